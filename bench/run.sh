@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Portcullis benchmark: throughput, CPU per request, open-loop latency and idle-connection memory
+# against nginx, on loopback, following shared/design/benchmarking.md (layout A).
+#
+#   bench/run.sh                     # everything, results in bench/results/<timestamp>.md
+#
+# Environment (all optional):
+#   CARGO_TARGET_DIR   where the release build goes (default /work/target)
+#   PORTCULLIS_BIN     use this gateway binary instead of building one
+#   DURATION=10 RUNS=3 WARMUP=5 CONNS=32        closed-loop (wrk) settings
+#   OPEN_DURATION=10 OPEN_RUNS=3 [OPEN_RATE=N]   open-loop settings (rate default: 50% of S1's median)
+#   IDLE_CONNS=10000                             connections held open for the memory figure
+#   QUIET_IDLE=90 GATE_MAX_WAIT=300 QUIET_UNTIL="18:55"   quiet gate (QUIET_UNTIL: `date -d` text)
+#   BENCH_INSTALL_OHA=1                          allow `cargo install oha --locked` if missing
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$HERE/lib.sh"
+
+DURATION=${DURATION:-10} RUNS=${RUNS:-3} WARMUP=${WARMUP:-5} CONNS=${CONNS:-32}
+OPEN_DURATION=${OPEN_DURATION:-10} OPEN_RUNS=${OPEN_RUNS:-3} IDLE_CONNS=${IDLE_CONNS:-10000}
+QUIET_IDLE=${QUIET_IDLE:-90} GATE_MAX_WAIT=${GATE_MAX_WAIT:-300}
+QUIET_UNTIL=$(date -d "${QUIET_UNTIL:-tomorrow}" +%s)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
+[[ $(nproc) -ge 2 ]] || die "layout A needs at least 2 CPUs (load generator on CPU 0, proxies on CPU 1)"
+
+UP_PORT=18480 NGX_PORT=18481 S2_PORT=18482 S3_PORT=18483 MEM_PORT=18484
+for p in $UP_PORT $NGX_PORT $S2_PORT $S3_PORT $MEM_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)); do
+    port_free "$p" || die "port $p is in use"
+done
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS="$REPO/bench/results"
+RAW="$RESULTS/$STAMP-raw"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/portcullis-bench.XXXXXX")
+mkdir -p "$RAW/closed" "$RAW/open"
+cleanup() {
+    stop_all
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Enough descriptors for 10k client sockets in the helper and 10k accepted ones in each server.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# --- tools and build -----------------------------------------------------------------------------
+ensure_tools
+choose_open_loop_tool
+if [[ -z ${PORTCULLIS_BIN:-} ]]; then
+    log "cargo build --release -p portcullis (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    (cd "$REPO" && cargo build --release -p portcullis >&2)
+    PORTCULLIS_BIN="$CARGO_TARGET_DIR/release/portcullis"
+fi
+[[ -x $PORTCULLIS_BIN ]] || die "no gateway binary at $PORTCULLIS_BIN"
+
+{
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "host_cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "nproc=$(nproc)"
+    echo "kernel=$(uname -r)"
+    echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "nginx=$(nginx -v 2>&1 | sed 's|.*/||')"
+    echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{ print $2 }')"
+    echo "open_loop_tool=$OPEN_LOOP_TOOL $("$OPEN_LOOP_TOOL" --version 2>&1 | head -1 | awk '{ print $NF }')"
+    echo "gateway=$("$PORTCULLIS_BIN" --version) (HEAD $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?'), $(cd "$REPO" && git status --porcelain -- crates Cargo.lock 2>/dev/null | grep -vc '^??') uncommitted files under crates/)"
+    echo "binary=$PORTCULLIS_BIN"
+    echo "conns=$CONNS"
+    echo "duration=$DURATION"
+    echo "command=$0 $*"
+    echo "settings=duration ${DURATION}s, ${RUNS} runs, warm-up ${WARMUP}s, ${CONNS} connections; open loop ${OPEN_DURATION}s x ${OPEN_RUNS}"
+} >"$RAW/machine.txt"
+
+# --- contenders ----------------------------------------------------------------------------------
+start_nginx() { # name template port-key
+    local name=$1 conf="$WORK/$1.conf"
+    render "$HERE/conf/$2" "$conf" DIR="$WORK" UPSTREAM_PORT=$UP_PORT NGINX_PROXY_PORT=$NGX_PORT
+    taskset -c 1 nginx -p "$WORK" -c "$conf" -e "$WORK/$name.startup.log" &
+    STARTED_PIDS+=($!)
+    eval "${name^^}_PID=$!"
+    wait_http "$3" "$!" || die "$name did not start (see $WORK/$name.error.log)"
+}
+
+render_gateway() { # name template port header-read-timeout
+    local conf="$WORK/$1.yaml"
+    render "$HERE/conf/$2" "$conf" DIR="$WORK" NAME="$1" PORT="$3" ADMIN_PORT=$(($3 + 10)) \
+        UPSTREAM_PORT=$UP_PORT HEADER_READ_TIMEOUT="$4"
+    "$PORTCULLIS_BIN" validate --config "$conf" >&2 || die "invalid bench config $conf"
+}
+
+start_gateway() { # name port [stdout]
+    local name=$1 out=${3:-/dev/null}
+    PORTCULLIS_WORKERS=1 PORTCULLIS_LOG=warn taskset -c 1 "$PORTCULLIS_BIN" serve --config "$WORK/$name.yaml" \
+        >>"$out" 2>"$WORK/$name.stderr" &
+    STARTED_PIDS+=($!)
+    eval "${name^^}_PID=$!"
+    wait_http "$2" "$!" || die "gateway $name did not start: $(tail -5 "$WORK/$name.stderr")"
+}
+
+log "starting upstream, nginx proxy and gateways (all on CPU 1)"
+start_nginx upstream upstream.nginx.conf $UP_PORT
+start_nginx nginxproxy proxy.nginx.conf $NGX_PORT
+render_gateway s2 gateway-plain.yaml $S2_PORT 10s
+start_gateway s2 $S2_PORT
+# The key is created before S3 starts, so its in-memory key index holds it from the start.
+render_gateway s3 gateway-policies.yaml $S3_PORT 10s
+API_KEY=$("$PORTCULLIS_BIN" keys create --config "$WORK/s3.yaml" --app bench 2>>"$WORK/keys.stderr" | tail -1)
+[[ -n $API_KEY ]] || die "could not create an API key: $(cat "$WORK/keys.stderr")"
+S3_LOG="$WORK/s3-access.log"
+start_gateway s3 $S3_PORT "$S3_LOG"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $API_KEY" "http://127.0.0.1:$S3_PORT/")
+[[ $code == 200 ]] || die "S3 with a valid key answered $code, expected 200"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/")
+[[ $code == 401 ]] || die "S3 without a key answered $code, expected 401"
+
+# scenario -> url, extra load-generator args, pids of the process under test
+declare -A URL=(
+    [S0]="http://127.0.0.1:$UP_PORT/" [S1]="http://127.0.0.1:$NGX_PORT/"
+    [S2]="http://127.0.0.1:$S2_PORT/" [S3]="http://127.0.0.1:$S3_PORT/"
+)
+declare -A HDR=([S0]="" [S1]="" [S2]="" [S3]="x-api-key: $API_KEY")
+sut_pids() {
+    case $1 in
+    S0) tree_pids "$UPSTREAM_PID" ;;
+    S1) tree_pids "$NGINXPROXY_PID" ;;
+    S2) echo "$S2_PID" ;;
+    S3) echo "$S3_PID" ;;
+    esac
+}
+SCENARIOS=(S0 S1 S2 S3)
+
+# --- closed loop: wrk ----------------------------------------------------------------------------
+wrk_run() { # scenario seconds outfile
+    local args=(-t1 "-c$CONNS" "-d${2}s" --latency)
+    [[ -n ${HDR[$1]} ]] && args+=(-H "${HDR[$1]}")
+    taskset -c 0 wrk "${args[@]}" "${URL[$1]}" >"$3"
+}
+
+# Runs one measured interval around "$@" and appends its accounting to a TSV file.
+measured() { # scenario run tsv command...
+    local s=$1 r=$2 tsv=$3 sut up b0 t0 b1 t1 c0 ct0 c1 ct1 sut0 up0 sut1 up1
+    shift 3
+    quiet_gate
+    sut=$(sut_pids "$s")
+    up=$(tree_pids "$UPSTREAM_PID")
+    read -r b0 t0 < <(cpu_jiffies cpu1)
+    read -r c0 ct0 < <(cpu_jiffies cpu0)
+    # shellcheck disable=SC2086
+    sut0=$(proc_ticks $sut) up0=$(proc_ticks $up)
+    [[ $s == S3 ]] && : >"$S3_LOG"
+    "$@"
+    # shellcheck disable=SC2086
+    sut1=$(proc_ticks $sut) up1=$(proc_ticks $up)
+    read -r b1 t1 < <(cpu_jiffies cpu1)
+    read -r c1 ct1 < <(cpu_jiffies cpu0)
+    # The upstream is the process under test in S0: count it once.
+    [[ $s == S0 ]] && up0=0 up1=0
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$r" $((sut1 - sut0)) $((up1 - up0)) \
+        $((b1 - b0)) $((t1 - t0)) $((c1 - c0)) $((ct1 - ct0)) "$GATE_IDLE:$GATE_OK" >>"$tsv"
+}
+
+log "warm-up: ${WARMUP}s per contender"
+for s in "${SCENARIOS[@]}"; do wrk_run "$s" "$WARMUP" /dev/null; done
+
+printf 'scenario\trun\tsut_ticks\tupstream_ticks\tcpu1_busy\tcpu1_total\tcpu0_busy\tcpu0_total\tgate\n' >"$RAW/closed.tsv"
+for ((r = 1; r <= RUNS; r++)); do
+    for s in "${SCENARIOS[@]}"; do
+        log "closed loop run $r/$RUNS: $s"
+        measured "$s" "$r" "$RAW/closed.tsv" wrk_run "$s" "$DURATION" "$RAW/closed/$s-$r.txt"
+    done
+done
+[[ -s $S3_LOG ]] || die "S3 wrote no access log lines"
+
+# --- open loop at half of S1's peak --------------------------------------------------------------
+# Half of nginx's peak by default; OPEN_RATE=N measures at a fixed rate instead (e.g. half of the
+# gateway's own peak, to see added latency below saturation).
+S1_MEDIAN=$(python3 "$HERE/report.py" median-rps "$RAW" S1)
+OPEN_RATE=${OPEN_RATE:-$((S1_MEDIAN / 2))}
+echo "open_rate=$OPEN_RATE" >>"$RAW/machine.txt"
+open_run() { # scenario outfile
+    local hdr=()
+    if [[ $OPEN_LOOP_TOOL == oha ]]; then
+        [[ -n ${HDR[$1]} ]] && hdr=(-H "${HDR[$1]}")
+        taskset -c 0 oha --no-tui --output-format json --latency-correction --no-color \
+            -z "${OPEN_DURATION}s" -c "$CONNS" -q "$OPEN_RATE" "${hdr[@]}" "${URL[$1]}" >"$2"
+    else
+        [[ -n ${HDR[$1]} ]] && hdr=(-H "${HDR[$1]}")
+        taskset -c 0 h2load --h1 -t1 -c "$CONNS" --rps=$(((OPEN_RATE + CONNS - 1) / CONNS)) \
+            -D "$OPEN_DURATION" --log-file="$2.log" "${hdr[@]}" "${URL[$1]}" >"$2"
+    fi
+}
+printf 'scenario\trun\tsut_ticks\tupstream_ticks\tcpu1_busy\tcpu1_total\tcpu0_busy\tcpu0_total\tgate\n' >"$RAW/open.tsv"
+log "open loop at $OPEN_RATE req/s (S1's median: $S1_MEDIAN) with $OPEN_LOOP_TOOL"
+for ((r = 1; r <= OPEN_RUNS; r++)); do
+    for s in "${SCENARIOS[@]}"; do
+        log "open loop run $r/$OPEN_RUNS: $s"
+        measured "$s" "$r" "$RAW/open.tsv" open_run "$s" "$RAW/open/$s-$r.out"
+    done
+done
+
+# --- memory with idle keep-alive connections -----------------------------------------------------
+# A fresh plain-proxy gateway whose header_read_timeout (which is also the keep-alive idle
+# timeout: hyper runs that clock while a connection waits for its next request) is raised from the
+# default 10 s to 60 s so the connections stay open while we measure.
+idle_memory() { # label port pids...
+    local label=$1 port=$2 before after hwm line out="$WORK/idle-$1.out"
+    shift 2
+    before=$(rss_kib "$@")
+    taskset -c 0 python3 "$HERE/idle_conns.py" --port "$port" --count "$IDLE_CONNS" --hold 6 >"$out" &
+    local helper=$!
+    STARTED_PIDS+=("$helper")
+    until grep -q '^ready' "$out" 2>/dev/null; do
+        kill -0 "$helper" 2>/dev/null || die "idle connection helper for $label failed"
+        sleep 0.2
+    done
+    sleep 2
+    after=$(rss_kib "$@")
+    wait "$helper" || true
+    line=$(tr '\n' ' ' <"$out")
+    echo -e "$label\t$before\t$after\t$line" >>"$RAW/memory.tsv"
+    log "memory $label: RSS ${before} KiB -> ${after} KiB ($line)"
+}
+log "memory: $IDLE_CONNS idle keep-alive connections"
+render_gateway mem gateway-plain.yaml $MEM_PORT 60s
+start_gateway mem $MEM_PORT
+printf 'target\trss_before_kib\trss_after_kib\thelper\n' >"$RAW/memory.tsv"
+idle_memory "Portcullis (fresh, plain proxy)" $MEM_PORT "$MEM_PID"
+idle_memory "nginx proxy (S1, after the load runs)" $NGX_PORT $(tree_pids "$NGINXPROXY_PID")
+
+# --- report --------------------------------------------------------------------------------------
+stop_all
+mkdir -p "$RESULTS"
+python3 "$HERE/report.py" markdown "$RAW" | tee "$RESULTS/$STAMP.md"
+log "results: bench/results/$STAMP.md (raw data in bench/results/$STAMP-raw/)"

@@ -1,0 +1,10 @@
+//! Composition root: opens the store, keeps the credential index current, compiles the config,
+//! binds the listeners and the admin listener, and reloads (file change, SIGHUP, admin call) or
+//! shuts down (SIGTERM) without dropping requests.
+
+mod control;
+pub mod demo;
+mod start;
+
+pub use control::App;
+pub use start::{Running, ServeOptions, StartError, open_store, run, start};

@@ -1,0 +1,238 @@
+//! Hand-written parts of the policy reference: one YAML example per kind, the lists it belongs
+//! in, and what it answers when it blocks. Everything else about a kind (summary, fields, types,
+//! defaults) comes from code. The `docs_up_to_date` test compiles every example in every list it
+//! names, so an example that stops being valid fails the build instead of misleading readers.
+
+use portcullis_policy::Phase;
+
+/// The hand-written documentation of one policy kind.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyExample {
+    /// The kind, as registered in `portcullis_policies::policy_kinds()`.
+    pub kind: &'static str,
+    /// The lists in which the policy does its job (it is validated in each of them).
+    pub lists: &'static [Phase],
+    /// What the policy protects against and how it answers when it blocks (Markdown).
+    pub notes: &'static str,
+    /// One policy list item (YAML, starting with `- <kind>:`).
+    pub yaml: &'static str,
+    /// Files the example refers to, as (path relative to the config file, contents).
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+const REQUEST: &[Phase] = &[Phase::Request];
+const BOTH: &[Phase] = &[Phase::Request, Phase::Response];
+
+/// Examples of the built-in kinds, in no particular order (the reference follows the registry).
+pub static POLICY_EXAMPLES: &[PolicyExample] = &[
+    PolicyExample {
+        kind: "verify-api-key",
+        lists: REQUEST,
+        notes: "Protects against anonymous use of an API. The key is checked against an in-memory \
+                index kept current by the store, so revocations apply within seconds. Rejects \
+                with 401 (`key.missing`, `key.invalid`, `key.expired`, `key.revoked`, \
+                `app.revoked`, `developer.inactive`); on success later policies can rate-limit \
+                by `app` or `key`.",
+        yaml: "\
+- verify-api-key:
+    header: x-api-key        # or `query: apikey`
+    hide_credentials: true   # the upstream never sees the key
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "access-control",
+        lists: REQUEST,
+        notes: "Matches the client address after the `trusted_proxies` rules, so a spoofed \
+                `X-Forwarded-For` cannot get in; IPv4-mapped IPv6 clients match IPv4 rules. \
+                `deny` wins over `allow`. Rejects with 403 `access.denied`.",
+        yaml: "\
+- access-control:
+    allow: [10.0.0.0/8, 2001:db8::/32]
+    deny: [10.66.0.0/16]
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "spike-arrest",
+        lists: REQUEST,
+        notes: "Spreads the rate evenly over its period (`10/s` admits one request every \
+                100 ms, not ten at once), as Apigee does; `burst` allows short bursts. Rejects \
+                with 429 `rate.exceeded` and `Retry-After`; admitted responses carry the IETF \
+                `RateLimit` and `RateLimit-Policy` headers. State is per gateway instance and \
+                starts afresh on reload.",
+        yaml: "\
+- spike-arrest:
+    rate: 100/s
+    burst: 20
+    identifier: app          # one budget per calling app (after verify-api-key)
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "cors",
+        lists: REQUEST,
+        notes: "Answers preflights itself (204, or 403 `cors.rejected`) and decorates actual \
+                responses for allowed origins; `Access-Control-*` headers from the upstream are \
+                dropped so it cannot widen the policy. Place it first in the request list so \
+                errors raised by later policies stay readable by the allowed front end.",
+        yaml: "\
+- cors:
+    allow_origins: [\"https://app.example.com\", \"https://*.example.com\"]
+    allow_methods: [GET, POST]
+    allow_headers: [content-type, x-api-key]
+    expose_headers: [ratelimit]
+    max_age: 10m
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "request-size-limit",
+        lists: REQUEST,
+        notes: "Rejects a declared `Content-Length` above `max` at once with 413 \
+                `request.body_too_large` and closes the connection instead of draining it; \
+                chunked bodies are cut off while streaming.",
+        yaml: "\
+- request-size-limit:
+    max: 64KiB
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "set-headers",
+        lists: BOTH,
+        notes: "Changes the request in a request list and the response in a response list. \
+                Steps run in the order remove, set, add. Framing and hop-by-hop headers \
+                (`host`, `content-length`, `transfer-encoding`, `connection`, ...) are refused: \
+                changing them from config invites request smuggling.",
+        yaml: "\
+- set-headers:
+    remove: [server, x-powered-by]
+    set: { strict-transport-security: max-age=63072000 }
+    add: { x-via-gateway: portcullis }
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "raise-fault",
+        lists: BOTH,
+        notes: "Answers at once: in a request list the upstream is never called, in a response \
+                list it replaces the upstream's response. Without `body` the answer is a \
+                problem+json error with the given status and code.",
+        yaml: "\
+- raise-fault:
+    status: 410
+    code: orders.retired
+    detail: Use /orders/v2 instead.
+    headers: { link: \"</orders/v2>; rel=successor-version\" }
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "json-threat-protection",
+        lists: REQUEST,
+        notes: "Refuses JSON bodies built to exhaust the backend's parser (deep nesting, huge \
+                objects or arrays, giant names, strings or numbers) and bodies that are not \
+                strict RFC 8259 JSON. Answers 400 with a stable code (`json.depth_exceeded`, \
+                `json.invalid`, ...) and the JSONPath of the violation. `+json` types and bodies \
+                without `Content-Type` are checked too; the body is buffered (within the API's \
+                body limit) first.",
+        yaml: "\
+- json-threat-protection:
+    max_depth: 16
+    max_string_length: 8192
+    max_body_bytes: 1MiB
+    check_all_bodies: true   # this API only takes JSON
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "xml-threat-protection",
+        lists: REQUEST,
+        notes: "Refuses entity expansion (\"billion laughs\"), external entities and DTDs \
+                (XXE: local file reads, SSRF) and structural abuse. Entities are never \
+                expanded; by default any DOCTYPE and any entity reference beyond the five \
+                predefined ones is refused. Answers 400 with a stable code \
+                (`xml.doctype_forbidden`, `xml.depth_exceeded`, ...) and the location.",
+        yaml: "\
+- xml-threat-protection:
+    max_depth: 16
+    max_attributes_per_element: 32
+    max_text_length: 16384
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "injection-protection",
+        lists: REQUEST,
+        notes: "Decodes every value of the path, query, headers, cookies and body (form fields, \
+                JSON and XML values and keys) into canonical views, then runs SQLi/XSS \
+                detectors and a managed rule set graded by paranoia level. Answers 400 \
+                `injection.detected`, naming the attack class and where it was found but never \
+                the payload; every finding is also recorded as an event, in both modes.",
+        yaml: "\
+- injection-protection:
+    paranoia: 2
+    classes: { ssi: false }
+    exclusions:
+      - location: json $.article.html   # rich text written by trusted staff
+        classes: [xss]
+    custom_rules:
+      - id: acme-sqli-1
+        class: sqli
+        description: Legacy stored-procedure probe
+        pattern: 'xp_cmdshell'
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "openapi-validation",
+        lists: REQUEST,
+        notes: "A positive security model: only requests the API's OpenAPI 3.0/3.1 document \
+                describes get through. The document is compiled with the configuration, so a \
+                broken document fails the deploy. An undeclared path answers 404 \
+                `openapi.path_not_found`, an undeclared method 405 \
+                `openapi.method_not_allowed` (with `Allow`), any other violation 400 with the \
+                list of `violations`.",
+        yaml: "\
+- openapi-validation:
+    spec: openapi/orders.yaml   # relative to the configuration file
+    base_path: /orders/v1
+    reject_unknown_query_params: true
+",
+        files: &[(
+            "openapi/orders.yaml",
+            "\
+openapi: 3.0.3
+info: { title: Orders, version: \"1\" }
+paths:
+  /orders/{id}:
+    get:
+      parameters:
+        - { name: id, in: path, required: true, schema: { type: integer } }
+      responses:
+        \"200\": { description: The order }
+",
+        )],
+    },
+];
+
+/// The hand-written documentation of `kind`, if there is one.
+pub fn policy_example(kind: &str) -> Option<&'static PolicyExample> {
+    POLICY_EXAMPLES.iter().find(|e| e.kind == kind)
+}
+
+/// The smallest useful file, shown in the introduction (and compiled by the tests).
+pub const MINIMAL_CONFIG: &str = "\
+listeners:
+  - { name: public, address: \"0.0.0.0:8080\" }
+apis:
+  - name: orders
+    base_path: /orders/v1
+    upstream:
+      targets: [\"http://10.0.0.5:8000\"]
+    policies:
+      request:
+        - verify-api-key: {}
+        - spike-arrest: { rate: 100/s, identifier: app }
+";

@@ -1,0 +1,233 @@
+//! The gateway's error type and the table of stable error codes.
+//!
+//! Every error a client can see is built here, so the status, the stable `code` and the title of
+//! each condition are written down exactly once (Kong's `ERRORS_HTTP_CODES`, Pingora's
+//! `ErrorSource`). Turning a [`GatewayError`] into bytes happens in one place per server (the
+//! proxy's error map); this module only describes the condition.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+/// Who caused an error: decides log level, metrics label and whether a retry may help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// The client sent something we refuse (bad credentials, limits, malformed input).
+    Client,
+    /// The upstream failed (refused, reset, too slow).
+    Upstream,
+    /// A gateway bug or resource problem.
+    Internal,
+}
+
+impl ErrorSource {
+    /// Label used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Upstream => "upstream",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// An error the gateway answers with, as `application/problem+json`.
+///
+/// `code` is stable and documented (docs/errors.md); `detail` is safe to show to the client and
+/// never carries upstream internals or secrets.
+#[derive(Debug, Clone)]
+pub struct GatewayError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: Option<Cow<'static, str>>,
+    source: ErrorSource,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+    close_connection: bool,
+}
+
+macro_rules! conditions {
+    ($( $(#[$doc:meta])* $fn:ident => ($status:ident, $code:literal, $title:literal, $source:ident); )*) => {
+        impl GatewayError {
+            $(
+                $(#[$doc])*
+                pub fn $fn() -> Self {
+                    Self::new(StatusCode::$status, $code, $title, ErrorSource::$source)
+                }
+            )*
+        }
+
+        /// Every stable code with its status and title, for documentation and tests.
+        pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+            $( ($code, StatusCode::$status.as_u16(), $title), )*
+        ];
+    };
+}
+
+conditions! {
+    /// No API key was presented.
+    key_missing => (UNAUTHORIZED, "key.missing", "API key required", Client);
+    /// The presented API key is unknown.
+    key_invalid => (UNAUTHORIZED, "key.invalid", "Invalid API key", Client);
+    /// The presented API key has expired.
+    key_expired => (UNAUTHORIZED, "key.expired", "API key expired", Client);
+    /// The presented API key was revoked.
+    key_revoked => (UNAUTHORIZED, "key.revoked", "API key revoked", Client);
+    /// The app owning the key was revoked.
+    app_revoked => (UNAUTHORIZED, "app.revoked", "App revoked", Client);
+    /// The developer owning the app is inactive.
+    developer_inactive => (UNAUTHORIZED, "developer.inactive", "Developer inactive", Client);
+    /// A rate limit (spike arrest) was exceeded.
+    rate_exceeded => (TOO_MANY_REQUESTS, "rate.exceeded", "Rate limit exceeded", Client);
+    /// The client IP is not allowed.
+    access_denied => (FORBIDDEN, "access.denied", "Access denied", Client);
+    /// A CORS preflight from an origin or with a method/header that is not allowed.
+    cors_rejected => (FORBIDDEN, "cors.rejected", "CORS request not allowed", Client);
+    /// The request body exceeds the configured size.
+    body_too_large => (PAYLOAD_TOO_LARGE, "request.body_too_large", "Request body too large", Client);
+    /// The request URI exceeds the configured length.
+    uri_too_long => (URI_TOO_LONG, "request.uri_too_long", "Request URI too long", Client);
+    /// Too many request headers, or a header block that is too large.
+    headers_too_large => (REQUEST_HEADER_FIELDS_TOO_LARGE, "request.headers_too_large", "Request header fields too large", Client);
+    /// A malformed or ambiguous request (smuggling attempts, bad header names, bad paths).
+    bad_request => (BAD_REQUEST, "request.invalid", "Bad request", Client);
+    /// No API matches the host and path.
+    route_not_found => (NOT_FOUND, "route.not_found", "No API matches this request", Client);
+    /// Every upstream target is down or refused the connection.
+    upstream_unavailable => (BAD_GATEWAY, "upstream.unavailable", "Upstream unavailable", Upstream);
+    /// The upstream failed mid-exchange (reset, protocol error).
+    upstream_error => (BAD_GATEWAY, "upstream.error", "Upstream error", Upstream);
+    /// The upstream did not answer within the request timeout.
+    upstream_timeout => (GATEWAY_TIMEOUT, "upstream.timeout", "Upstream timeout", Upstream);
+    /// The gateway is shutting down or reloading its store and cannot serve this request.
+    service_unavailable => (SERVICE_UNAVAILABLE, "gateway.unavailable", "Service unavailable", Internal);
+    /// A gateway bug; details are logged, never returned.
+    internal => (INTERNAL_SERVER_ERROR, "gateway.internal", "Internal error", Internal);
+}
+
+impl GatewayError {
+    /// A condition with a custom code, for policies whose codes are data (e.g. `json.depth_exceeded`)
+    /// or for `raise-fault`. Prefer the named constructors.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        source: ErrorSource,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: None,
+            source,
+            headers: Vec::new(),
+            extra: None,
+            close_connection: false,
+        }
+    }
+
+    /// Adds a client-safe explanation.
+    pub fn with_detail(mut self, detail: impl Into<Cow<'static, str>>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds a response header (e.g. `WWW-Authenticate`, `Retry-After`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Adds a member to the problem body (e.g. the list of violations).
+    pub fn with_extra(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra
+            .get_or_insert_with(serde_json::Map::new)
+            .insert(key.to_owned(), value);
+        self
+    }
+
+    /// Asks the server to close the connection after answering (request smuggling defence).
+    pub fn closing_connection(mut self) -> Self {
+        self.close_connection = true;
+        self
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// Stable error code, e.g. `key.invalid`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+    /// Short human title.
+    pub fn title(&self) -> &'static str {
+        self.title
+    }
+    /// Client-safe detail, if any.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+    /// Who caused it.
+    pub fn source(&self) -> ErrorSource {
+        self.source
+    }
+    /// Extra response headers.
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+    /// Extra problem members.
+    pub fn extra(&self) -> Option<&serde_json::Map<String, serde_json::Value>> {
+        self.extra.as_ref()
+    }
+    /// Whether the connection must be closed after the response.
+    pub fn close_connection(&self) -> bool {
+        self.close_connection
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code, self.status.as_u16())?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_dotted() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, status, _) in ERROR_CODES {
+            assert!(seen.insert(*code), "duplicate code {code}");
+            assert!(code.contains('.'), "code {code} must be namespaced");
+            assert!((400..600).contains(status));
+        }
+    }
+
+    #[test]
+    fn builder_keeps_everything() {
+        let e = GatewayError::rate_exceeded()
+            .with_detail("slow down")
+            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
+            .with_extra("limit", serde_json::json!(10));
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.code(), "rate.exceeded");
+        assert_eq!(e.detail(), Some("slow down"));
+        assert_eq!(e.headers().len(), 1);
+        assert_eq!(
+            e.extra().and_then(|m| m.get("limit")),
+            Some(&serde_json::json!(10))
+        );
+        assert_eq!(e.to_string(), "rate.exceeded (429): slow down");
+    }
+}

@@ -1,0 +1,101 @@
+//! Per-request state: the request being handled, its body, the response once there is one, and
+//! the context that policies fill for later policies and for the access log.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
+use portcullis_core::Identity;
+
+use crate::Mode;
+
+/// Error type carried by streaming bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A streaming body, request or response.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A complete response produced by a policy (e.g. `raise-fault`, a CORS preflight answer).
+pub type Reply = http::Response<Bytes>;
+
+/// The request body: streamed through unless a policy needs to read it.
+pub enum RequestBody {
+    /// Not read yet; forwarded as it arrives.
+    Streaming(Body),
+    /// Read fully (a policy needed it); forwarded from memory.
+    Buffered(Bytes),
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Streaming(_) => f.write_str("Streaming"),
+            Self::Buffered(b) => write!(f, "Buffered({} bytes)", b.len()),
+        }
+    }
+}
+
+impl RequestBody {
+    /// The buffered bytes, if the body was read.
+    pub fn buffered(&self) -> Option<&Bytes> {
+        match self {
+            Self::Buffered(b) => Some(b),
+            Self::Streaming(_) => None,
+        }
+    }
+}
+
+/// Something a policy noticed: a monitor-mode block, a detected attack. Logged with the request
+/// and later exported as a security event.
+#[derive(Debug, Clone)]
+pub struct PolicyEvent {
+    /// Policy kind.
+    pub policy: &'static str,
+    /// Stable code of what happened (e.g. `rate.exceeded`).
+    pub code: &'static str,
+    /// Mode the policy ran in; `Monitor` means the request was let through.
+    pub mode: Mode,
+    /// Client-safe description (never secrets or matched payloads in full).
+    pub detail: Option<String>,
+}
+
+/// What the gateway knows about a request besides its bytes.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    /// Request id (from a trusted `X-Request-Id` or generated).
+    pub request_id: Arc<str>,
+    /// Real client IP (after trusted-proxy rules).
+    pub client_ip: IpAddr,
+    /// Matched API name.
+    pub api: Arc<str>,
+    /// Matched flow name, if any.
+    pub flow: Option<Arc<str>>,
+    /// Normalised request path (what routing and policies saw, and what is forwarded).
+    pub path: String,
+    /// Caller identity, once a credential policy established it.
+    pub identity: Option<Identity>,
+    /// When the request arrived.
+    pub received_at: Instant,
+    /// Events recorded by policies.
+    pub events: Vec<PolicyEvent>,
+}
+
+/// One request/response exchange as policies see it.
+#[derive(Debug)]
+pub struct Exchange {
+    /// Request line and headers (the URI's path is already normalised).
+    pub request: http::request::Parts,
+    /// Request body.
+    pub body: RequestBody,
+    /// Response head, during the response phase.
+    pub response: Option<http::response::Parts>,
+    /// Context.
+    pub ctx: RequestCtx,
+}
+
+/// A tighter request body limit set by a policy (e.g. `request-size-limit`) in
+/// `Exchange::request.extensions`; the proxy enforces it while streaming the body upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub u64);

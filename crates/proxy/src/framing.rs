@@ -1,0 +1,292 @@
+//! Request-smuggling evidence that hyper hides: when a request carries both `Content-Length` and
+//! `Transfer-Encoding`, hyper follows RFC 9112 §6.1 — it drops `Content-Length`, decodes chunked
+//! and closes the connection afterwards — so the handler never sees the ambiguity. We promise a
+//! 400 for it, so a small scanner watches the raw bytes of each HTTP/1 connection, tracks
+//! message framing (heads, Content-Length bodies, chunked bodies), and records the ordinal of any
+//! request head that carried both headers. The handler counts requests on the connection and
+//! refuses the flagged one. HTTP/2 connections (and anything the scanner cannot follow) are left
+//! alone: the flag is only a hint, double-checked against the parsed request.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Longest head the scanner buffers; past this hyper rejects the request anyway.
+const MAX_HEAD: usize = 256 * 1024;
+
+/// Per-connection counters shared by the scanner and the handler.
+#[derive(Debug, Default)]
+pub struct FramingFlags {
+    requests: AtomicU64,
+    ambiguous: AtomicU64,
+}
+
+impl FramingFlags {
+    /// Called once per request by the handler, in arrival order: true if this request's head
+    /// carried both Content-Length and Transfer-Encoding.
+    pub fn next_request_is_ambiguous(&self) -> bool {
+        let ordinal = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        self.ambiguous.load(Ordering::Relaxed) == ordinal
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Head(Vec<u8>),
+    Body(u64),
+    ChunkSize(u64, bool),
+    ChunkData(u64),
+    ChunkDataEnd,
+    Trailers(Vec<u8>),
+    Off,
+}
+
+/// The byte-level framing tracker.
+#[derive(Debug)]
+struct Scanner {
+    state: State,
+    heads: u64,
+}
+
+impl Scanner {
+    fn new() -> Self {
+        Self {
+            state: State::Head(Vec::new()),
+            heads: 0,
+        }
+    }
+
+    fn feed(&mut self, mut data: &[u8], flags: &FramingFlags) {
+        while !data.is_empty() {
+            match &mut self.state {
+                State::Off => return,
+                State::Head(buf) | State::Trailers(buf) => {
+                    let before = buf.len();
+                    buf.extend_from_slice(data);
+                    let Some(end) = head_end(buf, before.saturating_sub(3)) else {
+                        if buf.len() > MAX_HEAD {
+                            self.state = State::Off;
+                        }
+                        return;
+                    };
+                    let consumed = end - before;
+                    data = &data[consumed..];
+                    let block = std::mem::take(buf);
+                    self.state = if matches!(self.state, State::Trailers(_)) {
+                        State::Head(Vec::new())
+                    } else {
+                        self.on_head(&block[..end], flags)
+                    };
+                }
+                State::Body(left) => {
+                    let n = (*left).min(data.len() as u64);
+                    *left -= n;
+                    data = &data[usize::try_from(n).unwrap_or(data.len())..];
+                    if *left == 0 {
+                        self.state = State::Head(Vec::new());
+                    }
+                }
+                State::ChunkSize(size, in_ext) => {
+                    let b = data[0];
+                    data = &data[1..];
+                    match b {
+                        b'\n' => {
+                            self.state = if *size == 0 {
+                                State::Trailers(Vec::new())
+                            } else {
+                                State::ChunkData(*size)
+                            };
+                        }
+                        b'\r' => {}
+                        _ if *in_ext => {}
+                        b';' | b' ' | b'\t' => *in_ext = true,
+                        _ => match (b as char).to_digit(16) {
+                            Some(d) if *size < (1 << 56) => *size = *size * 16 + u64::from(d),
+                            _ => self.state = State::Off,
+                        },
+                    }
+                }
+                State::ChunkData(left) => {
+                    let n = (*left).min(data.len() as u64);
+                    *left -= n;
+                    data = &data[usize::try_from(n).unwrap_or(data.len())..];
+                    if *left == 0 {
+                        self.state = State::ChunkDataEnd;
+                    }
+                }
+                State::ChunkDataEnd => {
+                    let b = data[0];
+                    data = &data[1..];
+                    if b == b'\n' {
+                        self.state = State::ChunkSize(0, false);
+                    } else if b != b'\r' {
+                        self.state = State::Off;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inspects one complete head; returns the state for what follows it.
+    fn on_head(&mut self, head: &[u8], flags: &FramingFlags) -> State {
+        let text = String::from_utf8_lossy(head);
+        let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+        // RFC 9112 §2.2: empty lines before a request line are ignored.
+        let Some(request_line) = lines.by_ref().find(|l| !l.is_empty()) else {
+            return State::Head(Vec::new());
+        };
+        if request_line.starts_with("PRI * HTTP/2.0") {
+            return State::Off;
+        }
+        self.heads += 1;
+        let (mut cl, mut te) = (None, false);
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                cl = value.trim().parse::<u64>().ok().or(Some(u64::MAX));
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                te = true;
+            }
+        }
+        if te && cl.is_some() {
+            flags.ambiguous.store(self.heads, Ordering::Relaxed);
+        }
+        match (te, cl) {
+            (true, _) => State::ChunkSize(0, false),
+            (false, Some(u64::MAX)) => State::Off,
+            (false, Some(0)) | (false, None) => State::Head(Vec::new()),
+            (false, Some(n)) => State::Body(n),
+        }
+    }
+}
+
+/// Index just past the blank line ending a head (`\r\n\r\n` or `\n\n`), searching from `from`.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while i < buf.len() {
+        if buf[i] == b'\n' {
+            if buf.get(i + 1) == Some(&b'\n') {
+                return Some(i + 2);
+            }
+            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Wraps a connection's IO and scans what is read.
+pub struct ScanIo<T> {
+    inner: T,
+    scanner: Scanner,
+    flags: Arc<FramingFlags>,
+}
+
+impl<T> ScanIo<T> {
+    /// Wraps `inner`; the handler reads `flags`.
+    pub fn new(inner: T, flags: Arc<FramingFlags>) -> Self {
+        Self {
+            inner,
+            scanner: Scanner::new(),
+            flags,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ScanIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = poll {
+            this.scanner.feed(&buf.filled()[before..], &this.flags);
+        }
+        poll
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ScanIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, b)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `stream` in pieces of `step` bytes; returns the flagged ordinal and heads seen.
+    fn scan(stream: &str, step: usize) -> (u64, u64) {
+        let flags = FramingFlags::default();
+        let mut s = Scanner::new();
+        for piece in stream.as_bytes().chunks(step) {
+            s.feed(piece, &flags);
+        }
+        (flags.ambiguous.load(Ordering::Relaxed), s.heads)
+    }
+
+    #[test]
+    fn follows_pipelined_framing_and_flags_the_ambiguous_head() {
+        let stream = concat!(
+            "GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+            "POST /b HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+            "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nTrailer: 1\r\n\r\n",
+            "POST /d HTTP/1.1\r\nContent-Length: 30\r\n\r\nTransfer-Encoding: chunked\r\n\r\n..",
+            "POST /e HTTP/1.1\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        );
+        for step in [1, 3, 7, 64, 4096] {
+            // The body of /d looks like a header but is body: only /e (the 5th head) is flagged.
+            assert_eq!(scan(stream, step), (5, 5), "step {step}");
+        }
+    }
+
+    #[test]
+    fn clean_streams_are_not_flagged() {
+        let stream =
+            "GET / HTTP/1.1\n\nPOST / HTTP/1.1\nContent-Length: 2\n\nokGET / HTTP/1.1\r\n\r\n";
+        assert_eq!(scan(stream, 5), (0, 3));
+        // HTTP/2 prior knowledge: the scanner switches itself off.
+        assert_eq!(scan("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nanything", 4), (0, 0));
+    }
+
+    #[test]
+    fn handler_ordinals_match() {
+        let flags = FramingFlags::default();
+        flags.ambiguous.store(2, Ordering::Relaxed);
+        assert!(!flags.next_request_is_ambiguous());
+        assert!(flags.next_request_is_ambiguous());
+        assert!(!flags.next_request_is_ambiguous());
+    }
+}

@@ -1,0 +1,478 @@
+//! One request's way through the gateway:
+//!
+//! ```text
+//! edge checks → normalise path → route (host, base path) → flow → body limit / buffering
+//!   → pipeline request phase → upstream → pipeline response phase → client
+//! ```
+//!
+//! Any step may answer early; errors become responses only through [`crate::errors`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use portcullis_config::{ApiRoute, FlowRoute, Snapshot};
+use portcullis_core::GatewayError;
+use portcullis_policy::{Body, Exchange, Pipeline, RequestBody, RequestCtx, RequestOutcome};
+
+use crate::api_metrics::ApiMetrics;
+use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
+use crate::edge::check_head;
+use crate::errors::error_response;
+use crate::forwarding::{
+    X_REQUEST_ID, acceptable_request_id, client_ip, peer_trusted, set_forwarding, strip_hop_by_hop,
+};
+use crate::framing::FramingFlags;
+use crate::gateway::Gateway;
+use crate::normalize::normalize_path;
+use crate::observe::{LogRecord, Observer, millis};
+use crate::upstream::UpstreamGroup;
+
+/// What the listener knows about the connection.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Remote address.
+    pub peer: SocketAddr,
+    /// Whether TLS was terminated.
+    pub tls: bool,
+    /// Listener name.
+    pub listener: Arc<str>,
+    /// Framing evidence from the connection's raw bytes (see [`crate::framing`]).
+    pub framing: Arc<FramingFlags>,
+}
+
+/// Everything the log line needs that is known before the response body streams.
+struct Pending {
+    observer: Arc<Observer>,
+    metrics: Arc<ApiMetrics>,
+    started: Instant,
+    rec: LogRecord,
+}
+
+impl OnComplete for Pending {
+    fn complete(self: Box<Self>, bytes_out: u64, completed: bool) {
+        let Pending {
+            observer,
+            metrics,
+            started,
+            mut rec,
+        } = *self;
+        rec.bytes_out = bytes_out;
+        rec.completed = completed;
+        rec.total_ms = millis(started.elapsed());
+        observer.record(rec, &metrics);
+    }
+}
+
+fn full(b: Bytes) -> Body {
+    Full::new(b).map_err(|e| match e {}).boxed_unsync()
+}
+
+fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// The request id: a trusted proxy's `X-Request-Id` if well-formed, else a new random one.
+fn request_id(headers: &http::HeaderMap, peer_is_trusted: bool) -> Arc<str> {
+    match headers.get(&X_REQUEST_ID) {
+        Some(v) if peer_is_trusted && acceptable_request_id(v) => {
+            Arc::from(v.to_str().unwrap_or_default())
+        }
+        _ => new_request_id().into(),
+    }
+}
+
+/// The host the client asked for: `Host` (HTTP/1.1) or the URI authority (HTTP/2 `:authority`).
+fn requested_host<B>(req: &Request<B>) -> Option<HeaderValue> {
+    req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    })
+}
+
+/// Handles one request.
+pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -> Response<Body> {
+    let started = Instant::now();
+    let runtime = gw.current();
+    let snap = &runtime.snapshot;
+    let peer = conn.peer.ip();
+    let trusted = peer_trusted(peer, &snap.trusted_proxies);
+    let client = client_ip(peer, req.headers(), &snap.trusted_proxies);
+    let request_id = request_id(req.headers(), trusted);
+    let mut rec = LogRecord::new(
+        request_id.clone(),
+        conn.listener.clone(),
+        req.method(),
+        client,
+    );
+    let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    let ambiguous = conn.framing.next_request_is_ambiguous()
+        && req.headers().contains_key(header::TRANSFER_ENCODING);
+    let routed = if ambiguous {
+        Err(GatewayError::bad_request()
+            .with_detail("both Content-Length and Transfer-Encoding are present")
+            .closing_connection())
+    } else {
+        route(snap, &req)
+    };
+    let Routed { api, flow, path } = match routed {
+        Ok(r) => r,
+        Err(err) => {
+            rec.path = req.uri().path().chars().take(256).collect();
+            return finish_error(gw, &runtime.unrouted, &err, &request_id, rec, started);
+        }
+    };
+    rec.api = Some(api.name.clone());
+    rec.flow = flow.map(|f| f.name.clone());
+    rec.path.clone_from(&path);
+    let pipeline: &Pipeline = flow.map_or(&api.pipeline, |f| &f.pipeline);
+    let host = requested_host(&req);
+
+    let (mut parts, body) = req.into_parts();
+    // Policies and the upstream see the normalised path (plus the original query).
+    let normalised = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}").parse().ok(),
+        None if parts.uri.path() != path => path.parse().ok(),
+        None => None,
+    };
+    if let Some(uri) = normalised {
+        parts.uri = uri;
+    }
+    let mut ex = Exchange {
+        request: parts,
+        body: RequestBody::Buffered(Bytes::new()),
+        response: None,
+        ctx: RequestCtx {
+            request_id: request_id.clone(),
+            client_ip: client,
+            api: api.name.clone(),
+            flow: flow.map(|f| f.name.clone()),
+            path,
+            identity: None,
+            received_at: started,
+            events: Vec::new(),
+        },
+    };
+    let stats = Arc::new(BodyStats::default());
+    let (outcome, ran) = request_phase(&mut ex, pipeline, api.max_body, body, &stats).await;
+
+    let mut upstream_answered = false;
+    let response = match outcome {
+        RequestOutcome::Forward => {
+            let up_start = Instant::now();
+            let target = Target {
+                group: &runtime.groups[api.index],
+                api,
+                conn,
+                peer_is_trusted: trusted,
+                host: host.as_ref(),
+            };
+            let result = forward(&mut ex, &target, client_upgrade).await;
+            rec.upstream_ms = Some(millis(up_start.elapsed()));
+            upstream_answered = result.is_ok();
+            result.map_err(|e| {
+                // A body that went over its limit while streaming makes the upstream call fail;
+                // the client gets the 413 it earned, not a 502.
+                if stats.too_large.load(Ordering::Relaxed) {
+                    too_large(api.max_body)
+                } else {
+                    e
+                }
+            })
+        }
+        RequestOutcome::Respond(reply) => Ok(reply.map(full)),
+        RequestOutcome::Fail(err) => Err(err),
+    };
+    let response = match response {
+        Ok(r) => r,
+        Err(err) => {
+            rec.code = Some(err.code());
+            error_response(&err, &request_id).map(full)
+        }
+    };
+    let mut response = response_phase(
+        &mut ex,
+        pipeline,
+        ran,
+        upstream_answered,
+        response,
+        &mut rec,
+    )
+    .await;
+    if !response.headers().contains_key(&X_REQUEST_ID)
+        && let Ok(v) = HeaderValue::from_str(&request_id)
+    {
+        response.headers_mut().insert(&X_REQUEST_ID, v);
+    }
+    rec.status = response.status().as_u16();
+    rec.bytes_in = stats.bytes_in.load(Ordering::Relaxed);
+    rec.app_id = ex.ctx.identity.as_ref().map(|i| i.app_id.clone());
+    rec.events = ex.ctx.events.iter().map(|e| e.code).collect();
+    for e in &ex.ctx.events {
+        metrics::counter!(crate::observe::names::MONITOR_EVENTS, "policy" => e.policy, "code" => e.code)
+            .increment(1);
+    }
+    observe(gw, &runtime.metrics[api.index], response, rec, started)
+}
+
+/// Applies the body limit, buffers the body if a policy reads it, and runs the request phase.
+async fn request_phase(
+    ex: &mut Exchange,
+    pipeline: &Pipeline,
+    max_body: u64,
+    body: Incoming,
+    stats: &Arc<BodyStats>,
+) -> (RequestOutcome, usize) {
+    let declared = ex
+        .request
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return (RequestOutcome::Fail(too_large(max_body)), 0);
+    }
+    let empty = body.is_end_stream();
+    let limited: Body = Limited::new(
+        body.map_err(Into::into).boxed_unsync(),
+        max_body,
+        stats.clone(),
+    )
+    .boxed_unsync();
+    ex.body = if empty {
+        RequestBody::Buffered(Bytes::new())
+    } else if pipeline.needs_request_body() {
+        match collect_limited(limited, max_body, stats.clone()).await {
+            Ok(bytes) => RequestBody::Buffered(bytes),
+            Err(_) if stats.too_large.load(Ordering::Relaxed) => {
+                return (RequestOutcome::Fail(too_large(max_body)), 0);
+            }
+            Err(_) => {
+                let err = GatewayError::bad_request().with_detail("request body could not be read");
+                return (RequestOutcome::Fail(err), 0);
+            }
+        }
+    } else {
+        RequestBody::Streaming(limited)
+    };
+    pipeline.run_request(ex).await
+}
+
+/// Runs the response phase over the response head (the body streams untouched); a policy may
+/// replace the whole response.
+async fn response_phase(
+    ex: &mut Exchange,
+    pipeline: &Pipeline,
+    ran: usize,
+    upstream_answered: bool,
+    response: Response<Body>,
+    rec: &mut LogRecord,
+) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    ex.response = Some(parts);
+    let replaced = pipeline.run_response(ex, ran, upstream_answered).await;
+    let parts = ex
+        .response
+        .take()
+        .expect("the response head was set just above");
+    match replaced {
+        None | Some(RequestOutcome::Forward) => Response::from_parts(parts, body),
+        Some(RequestOutcome::Respond(reply)) => reply.map(full),
+        Some(RequestOutcome::Fail(err)) => {
+            rec.code = Some(err.code());
+            error_response(&err, &ex.ctx.request_id).map(full)
+        }
+    }
+}
+
+fn too_large(limit: u64) -> GatewayError {
+    GatewayError::body_too_large().with_detail(format!("request body exceeds {limit} bytes"))
+}
+
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.version() == http::Version::HTTP_11
+        && req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+struct Routed<'s> {
+    api: &'s Arc<ApiRoute>,
+    flow: Option<&'s FlowRoute>,
+    path: String,
+}
+
+/// Edge checks, path normalisation and routing.
+fn route<'s>(snap: &'s Snapshot, req: &Request<Incoming>) -> Result<Routed<'s>, GatewayError> {
+    let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    check_head(uri_len, req.version(), req.headers(), &snap.limits)?;
+    let path = normalize_path(req.uri().path())
+        .map_err(|e| GatewayError::bad_request().with_detail(e.detail()))?;
+    let host = req
+        .uri()
+        .host()
+        .or_else(|| req.headers().get(header::HOST)?.to_str().ok())
+        .map(|h| {
+            let h = if h.starts_with('[') {
+                h.split_inclusive(']').next().unwrap_or(h)
+            } else {
+                h.split(':').next().unwrap_or(h)
+            };
+            h.to_ascii_lowercase()
+        });
+    let api = snap.route(host.as_deref(), &path).ok_or_else(|| {
+        GatewayError::route_not_found().with_detail("no API is configured for this path")
+    })?;
+    let relative = api.remainder(&path).unwrap_or_default();
+    let flow = api.flow(req.method(), relative);
+    Ok(Routed { api, flow, path })
+}
+
+/// Where and how a request goes upstream.
+struct Target<'a> {
+    group: &'a UpstreamGroup,
+    api: &'a ApiRoute,
+    conn: &'a ConnInfo,
+    peer_is_trusted: bool,
+    host: Option<&'a HeaderValue>,
+}
+
+/// Sends the exchange's request upstream; bridges WebSocket upgrades.
+async fn forward(
+    ex: &mut Exchange,
+    target: &Target<'_>,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Result<Response<Body>, GatewayError> {
+    let Target {
+        group,
+        api,
+        conn,
+        peer_is_trusted,
+        host,
+    } = *target;
+    let relative = if api.strip_base_path {
+        api.remainder(&ex.ctx.path).unwrap_or_default()
+    } else {
+        ex.ctx.path.as_str()
+    };
+    let relative = if relative.is_empty() { "/" } else { relative };
+    let pq = match ex.request.uri.query() {
+        Some(q) => format!("{relative}?{q}"),
+        None => relative.to_owned(),
+    };
+    let mut headers = std::mem::take(&mut ex.request.headers);
+    strip_hop_by_hop(&mut headers, client_upgrade.is_some());
+    headers.remove(header::HOST);
+    set_forwarding(
+        &mut headers,
+        conn.peer.ip(),
+        peer_is_trusted,
+        if conn.tls { "https" } else { "http" },
+        host,
+    );
+    if let Ok(v) = HeaderValue::from_str(&ex.ctx.request_id) {
+        headers.insert(&X_REQUEST_ID, v);
+    }
+    let body = std::mem::replace(&mut ex.body, RequestBody::Buffered(Bytes::new()));
+    let limit = ex
+        .request
+        .extensions
+        .get::<portcullis_policy::BodyLimit>()
+        .map(|l| l.0);
+    let (body, replay) = match body {
+        // An empty body must look empty (end of stream) so no `Content-Length: 0` is invented.
+        RequestBody::Buffered(b) if b.is_empty() => (full(b), None),
+        RequestBody::Buffered(b) => (full(b.clone()), Some(b)),
+        RequestBody::Streaming(b) => match limit {
+            Some(limit) => {
+                let stats = Arc::new(BodyStats::default());
+                (Limited::new(b, limit, stats).boxed_unsync(), None)
+            }
+            None => (b, None),
+        },
+    };
+    let mut up = Request::new(body);
+    *up.method_mut() = ex.request.method.clone();
+    *up.uri_mut() = pq
+        .parse()
+        .map_err(|_| GatewayError::bad_request().with_detail("invalid request target"))?;
+    *up.headers_mut() = headers;
+    let mut resp = group
+        .send(up, replay)
+        .await
+        .map_err(|e| e.to_gateway_error())?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        tokio::spawn(bridge(client_upgrade, hyper::upgrade::on(&mut resp)));
+        let (mut parts, _) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers, true);
+        return Ok(Response::from_parts(parts, full(Bytes::new())));
+    }
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers, false);
+    Ok(Response::from_parts(
+        parts,
+        body.map_err(Into::into).boxed_unsync(),
+    ))
+}
+
+/// Copies bytes both ways between the upgraded client and upstream connections.
+async fn bridge(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    let (Ok(client), Ok(upstream)) = (client.await, upstream.await) else {
+        tracing::debug!("websocket upgrade did not complete");
+        return;
+    };
+    let mut client = hyper_util::rt::TokioIo::new(client);
+    let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+fn finish_error(
+    gw: &Gateway,
+    metrics: &Arc<ApiMetrics>,
+    err: &GatewayError,
+    request_id: &str,
+    mut rec: LogRecord,
+    started: Instant,
+) -> Response<Body> {
+    rec.status = err.status().as_u16();
+    rec.code = Some(err.code());
+    observe(
+        gw,
+        metrics,
+        error_response(err, request_id).map(full),
+        rec,
+        started,
+    )
+}
+
+/// Wraps the body so the access log line and metrics are written when it is done.
+fn observe(
+    gw: &Gateway,
+    metrics: &Arc<ApiMetrics>,
+    resp: Response<Body>,
+    rec: LogRecord,
+    started: Instant,
+) -> Response<Body> {
+    let pending = Box::new(Pending {
+        observer: gw.observer().clone(),
+        metrics: metrics.clone(),
+        started,
+        rec,
+    });
+    resp.map(|b| Observed::new(b, pending).boxed_unsync())
+}

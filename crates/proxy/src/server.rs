@@ -1,0 +1,178 @@
+//! Listeners: accept TCP, terminate TLS (ALPN h2 / http/1.1), serve HTTP/1.1 and HTTP/2 (h2c
+//! with prior knowledge on plain listeners) through [`crate::handler`], and shut down
+//! gracefully: stop accepting, let in-flight requests finish within the grace period.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use portcullis_config::EdgeLimits;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use crate::framing::{FramingFlags, ScanIo};
+use crate::gateway::Gateway;
+use crate::handler::{ConnInfo, handle};
+
+/// A TLS setup problem (missing or invalid files).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Reading or parsing the PEM files failed.
+    #[error("cannot load {path}: {reason}")]
+    Pem {
+        /// File.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the certificate/key pair.
+    #[error("invalid certificate or key: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Builds a TLS acceptor from PEM files, offering h2 and http/1.1 by ALPN.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let pem_err = |path: &Path, e: &dyn std::fmt::Display| TlsError::Pem {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| pem_err(cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_err(cert, &e))?;
+    if certs.is_empty() {
+        return Err(pem_err(cert, &"no certificate found"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, &e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves one listener until `shutdown` flips to true, then drains it.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    name: Arc<str>,
+    gateway: Arc<Gateway>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let stop = async move {
+        let _ = shutdown.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and similar: back off instead of spinning.
+                        tracing::warn!(error = %e, listener = %name, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let conn = ConnInfo {
+                    peer,
+                    tls: tls.is_some(),
+                    listener: name.clone(),
+                    framing: Arc::new(FramingFlags::default()),
+                };
+                let limits = gateway.snapshot().limits.clone();
+                let watcher = graceful.watcher();
+                let gateway = gateway.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    serve_connection(stream, tls, conn, gateway, &limits, watcher).await;
+                });
+            }
+            () = &mut stop => break,
+        }
+    }
+    drop(listener);
+    let grace = gateway.snapshot().limits.shutdown_grace;
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(listener = %name, "grace period ended with connections still open");
+    }
+}
+
+fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        // Let hyper read a little beyond our limits so that our own checks answer with
+        // problem+json; hyper's bare 431 remains the backstop.
+        .max_buf_size((limits.max_header_bytes + limits.max_uri_length + 4096).max(8192))
+        .max_headers(limits.max_headers + 32)
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    b
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    conn: ConnInfo,
+    gateway: Arc<Gateway>,
+    limits: &EdgeLimits,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let _ = stream.set_nodelay(true);
+    let flags = conn.framing.clone();
+    let service = service_fn(move |req| {
+        let gateway = gateway.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(handle(&gateway, req, &conn).await) }
+    });
+    let builder = builder(limits);
+    let result = match tls {
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+            match handshake.await {
+                Ok(Ok(tls_stream)) => {
+                    let conn = builder.serve_connection_with_upgrades(
+                        TokioIo::new(ScanIo::new(tls_stream, flags)),
+                        service,
+                    );
+                    watcher.watch(conn.into_owned()).await
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+        None => {
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(ScanIo::new(stream, flags)), service);
+            watcher.watch(conn.into_owned()).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}

@@ -1,0 +1,52 @@
+//! Storage for Portcullis API keys: developers → apps → keys, as in Apigee.
+//!
+//! What this crate protects:
+//! - **Keys at rest** (invariant 6): only SHA-256 hashes are stored; the plaintext exists once,
+//!   in the [`SecretKey`] returned by [`KeyRepository::create_key`], and is redacted in `Debug`.
+//! - **The hot path** (invariant 1): the gateway checks keys against a [`KeyIndex`] in memory,
+//!   kept current by [`IndexSync`], and never queries the database per request.
+//! - **Upper layers from SQL**: callers see the [`KeyRepository`] trait, domain types and
+//!   [`StoreError`], never driver types. Two backends sit behind it, [`SqliteStore`] (one
+//!   file, the default) and [`PgStore`] (shared by a cluster), sharing one implementation of
+//!   the queries; one contract suite (`tests/contract.rs`) runs against both.
+//! - **Propagation between nodes**: with PostgreSQL, writes NOTIFY every node
+//!   ([`KeyRepository::subscribe_changes`]), so a revocation reaches other gateways in
+//!   milliseconds; polling the [`ChangeMarker`] stays on as the fallback.
+//!
+//! Typical gateway wiring:
+//! ```no_run
+//! # async fn demo() -> Result<(), portcullis_store::StoreError> {
+//! use std::sync::Arc;
+//! use portcullis_store::{IndexSync, KeyIndex, KeyRepository, SqliteStore, DEFAULT_POLL};
+//! let store: Arc<dyn KeyRepository> =
+//!     Arc::new(SqliteStore::open(std::path::Path::new("data/portcullis.db")).await?);
+//! let index = Arc::new(KeyIndex::new());
+//! IndexSync::refresh(store.as_ref(), &index).await?; // fail fast if unreadable at boot
+//! // or: Arc::new(portcullis_store::PgStore::connect("postgres://gw@db/portcullis").await?)
+//! let _task = IndexSync::spawn(store, Arc::clone(&index), DEFAULT_POLL);
+//! let verdict = index.lookup("pcl_…", std::time::SystemTime::now());
+//! # let _ = verdict; Ok(()) }
+//! ```
+
+mod error;
+mod feed;
+mod index;
+mod model;
+mod postgres;
+mod repo;
+mod secret;
+mod sql;
+mod sqlite;
+mod sync;
+
+pub use error::StoreError;
+pub use feed::{ChangeFeed, FeedState};
+pub use index::{KeyIndex, KeyLookup};
+pub use model::{
+    App, AppStatus, ChangeMarker, CredentialEntry, Developer, DeveloperStatus, KeyRecord, KeyStatus,
+};
+pub use postgres::PgStore;
+pub use repo::KeyRepository;
+pub use secret::{KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey};
+pub use sqlite::SqliteStore;
+pub use sync::{DEFAULT_POLL, IndexSync};

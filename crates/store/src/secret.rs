@@ -1,0 +1,187 @@
+//! API key material: generation, the display prefix, and the at-rest hash.
+//!
+//! Protects against key theft from the database (invariant 6): a key is stored only as its
+//! SHA-256, and the plaintext lives in a [`SecretKey`] that is handed to the caller once, is
+//! redacted in `Debug`, and is wiped from memory on drop.
+//!
+//! Why a fast hash and not Argon2: a key is `pcl_` + 32 base62 characters drawn from the OS
+//! RNG, about 190 bits of entropy. Slow password hashes exist to make guessing low-entropy
+//! human passwords expensive; nobody can enumerate 2^190 candidates, so SHA-256 is as strong
+//! here and lets the gateway verify a key in well under a microsecond on every request.
+
+use std::fmt;
+
+use rand::TryRng;
+use rand::rngs::SysRng;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::StoreError;
+
+/// Marker every Portcullis key starts with, so leaked keys are easy to find with secret
+/// scanners and easy to tell apart from other tokens.
+pub const KEY_MARKER: &str = "pcl_";
+/// Number of random base62 characters after [`KEY_MARKER`] (32 × log2 62 ≈ 190 bits).
+pub const KEY_RANDOM_CHARS: usize = 32;
+/// Length of the public prefix shown to identify a key: the marker plus 8 characters.
+pub const PREFIX_LEN: usize = 12;
+/// Random characters in entity ids such as `app_…` (≈ 95 bits; ids are not secrets, the
+/// randomness only keeps them unguessable and collision-free).
+const ID_RANDOM_CHARS: usize = 16;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// SHA-256 of a full API key: the only form in which a key is stored or indexed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl KeyHash {
+    /// Hashes a presented or freshly generated key.
+    pub fn of(key: &str) -> Self {
+        KeyHash(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// The raw digest, for storage.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self, StoreError> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("key hash has {} bytes", bytes.len())))?;
+        Ok(KeyHash(arr))
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    // A hash is not a key, but it is enough to recognise one in a dump; keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyHash(<redacted>)")
+    }
+}
+
+/// A plaintext API key. Returned exactly once, by `create_key`; never stored, never logged.
+pub struct SecretKey(Zeroizing<String>);
+
+impl SecretKey {
+    /// Draws a new key from the operating system's RNG.
+    pub fn generate() -> Result<Self, StoreError> {
+        let mut key = Zeroizing::new(String::with_capacity(KEY_MARKER.len() + KEY_RANDOM_CHARS));
+        key.push_str(KEY_MARKER);
+        push_base62(&mut key, KEY_RANDOM_CHARS, &mut SysRng)?;
+        Ok(SecretKey(key))
+    }
+
+    /// The full key, to show to the user once.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The public identification prefix (`pcl_` + 8 characters).
+    pub fn prefix(&self) -> &str {
+        // Generated keys are ASCII, so byte slicing is on char boundaries.
+        self.0.get(..PREFIX_LEN).unwrap_or(&self.0)
+    }
+
+    /// The at-rest form.
+    pub fn hash(&self) -> KeyHash {
+        KeyHash::of(&self.0)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_plaintext(s: &str) -> Self {
+        SecretKey(Zeroizing::new(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({}…)", self.prefix())
+    }
+}
+
+/// A new random entity id such as `app_3fQ9…`.
+pub(crate) fn new_id(kind: &str) -> Result<String, StoreError> {
+    let mut id = String::with_capacity(kind.len() + 1 + ID_RANDOM_CHARS);
+    id.push_str(kind);
+    id.push('_');
+    push_base62(&mut id, ID_RANDOM_CHARS, &mut SysRng)?;
+    Ok(id)
+}
+
+/// Appends `n` uniformly distributed base62 characters. Bytes ≥ 248 are rejected so that
+/// `byte % 62` has no modulo bias (248 = 4 × 62).
+fn push_base62<R: TryRng>(out: &mut String, n: usize, rng: &mut R) -> Result<(), StoreError>
+where
+    R::Error: std::error::Error + Send + Sync + 'static,
+{
+    let mut buf = Zeroizing::new([0u8; 64]);
+    let mut written = 0;
+    while written < n {
+        rng.try_fill_bytes(&mut buf[..])
+            .map_err(StoreError::unavailable)?;
+        for &b in buf.iter() {
+            if written == n {
+                break;
+            }
+            if b < 248 {
+                out.push(char::from(BASE62[usize::from(b % 62)]));
+                written += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn keys_have_the_documented_shape() {
+        let k = SecretKey::generate().unwrap();
+        let s = k.expose();
+        assert_eq!(s.len(), KEY_MARKER.len() + KEY_RANDOM_CHARS);
+        assert!(s.starts_with(KEY_MARKER));
+        assert!(
+            s[KEY_MARKER.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric())
+        );
+        assert_eq!(k.prefix(), &s[..PREFIX_LEN]);
+        assert_eq!(k.hash(), KeyHash::of(s));
+    }
+
+    #[test]
+    fn keys_are_distinct_and_use_the_whole_alphabet() {
+        let mut seen = HashSet::new();
+        let mut chars = HashSet::new();
+        for _ in 0..500 {
+            let k = SecretKey::generate().unwrap();
+            chars.extend(k.expose()[KEY_MARKER.len()..].bytes());
+            assert!(seen.insert(k.expose().to_owned()));
+        }
+        assert_eq!(
+            chars.len(),
+            62,
+            "16,000 draws should hit every base62 symbol"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_contains_the_secret() {
+        let k = SecretKey::generate().unwrap();
+        let dbg = format!("{k:?} {:?}", k.hash());
+        assert!(!dbg.contains(k.expose()));
+        assert!(!dbg.contains(&k.expose()[PREFIX_LEN..]));
+    }
+
+    #[test]
+    fn ids_carry_their_kind() {
+        let id = new_id("app").unwrap();
+        assert!(id.starts_with("app_"));
+        assert_eq!(id.len(), 4 + ID_RANDOM_CHARS);
+    }
+}

@@ -1,0 +1,88 @@
+//! Row → model decoding and the shared SELECT lists.
+//!
+//! Kept apart from the queries so a malformed row (unknown status text, a hash of the wrong
+//! length) becomes a `Corrupt` error in one place instead of a panic or a silent default.
+
+use super::SqlRow;
+use crate::StoreError;
+use crate::model::{
+    App, AppStatus, CredentialEntry, Developer, DeveloperStatus, KeyRecord, KeyStatus, from_millis,
+};
+use crate::secret::KeyHash;
+
+macro_rules! developer_select {
+    () => {
+        "SELECT id, email, name, status, created_at FROM developers"
+    };
+}
+macro_rules! app_select {
+    () => {
+        "SELECT id, developer_id, name, status, created_at FROM apps"
+    };
+}
+/// Key listing: never selects `key_hash`, so a record cannot carry it by accident.
+macro_rules! key_select {
+    () => {
+        "SELECT k.id, k.prefix, k.app_id, a.name AS app_name, d.email AS developer_email, \
+         k.status, k.created_at, k.expires_at, k.revoked_at \
+         FROM api_keys k JOIN apps a ON a.id = k.app_id JOIN developers d ON d.id = a.developer_id"
+    };
+}
+pub(crate) use {app_select, developer_select, key_select};
+
+pub(crate) const CREDENTIALS_SELECT: &str = "SELECT k.key_hash, k.id AS key_id, k.prefix, \
+     k.status AS key_status, k.expires_at, a.id AS app_id, a.name AS app_name, \
+     a.status AS app_status, d.id AS developer_id, d.email AS developer_email, \
+     d.status AS developer_status \
+     FROM api_keys k JOIN apps a ON a.id = k.app_id JOIN developers d ON d.id = a.developer_id";
+
+pub(crate) fn developer(row: &impl SqlRow) -> Result<Developer, StoreError> {
+    Ok(Developer {
+        id: row.text("id")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        status: DeveloperStatus::parse(&row.text("status")?)?,
+        created_at: from_millis(row.int("created_at")?),
+    })
+}
+
+pub(crate) fn app(row: &impl SqlRow) -> Result<App, StoreError> {
+    Ok(App {
+        id: row.text("id")?,
+        developer_id: row.text("developer_id")?,
+        name: row.text("name")?,
+        status: AppStatus::parse(&row.text("status")?)?,
+        created_at: from_millis(row.int("created_at")?),
+    })
+}
+
+pub(crate) fn key_record(row: &impl SqlRow) -> Result<KeyRecord, StoreError> {
+    Ok(KeyRecord {
+        id: row.text("id")?,
+        prefix: row.text("prefix")?,
+        app_id: row.text("app_id")?,
+        app_name: row.text("app_name")?,
+        developer_email: row.text("developer_email")?,
+        status: KeyStatus::parse(&row.text("status")?)?,
+        created_at: from_millis(row.int("created_at")?),
+        expires_at: row.opt_int("expires_at")?.map(from_millis),
+        revoked_at: row.opt_int("revoked_at")?.map(from_millis),
+    })
+}
+
+pub(crate) fn credential(row: &impl SqlRow) -> Result<CredentialEntry, StoreError> {
+    let hash = row.bytes("key_hash")?;
+    Ok(CredentialEntry {
+        key_hash: KeyHash::from_slice(&hash)?,
+        key_id: row.text("key_id")?,
+        prefix: row.text("prefix")?,
+        key_status: KeyStatus::parse(&row.text("key_status")?)?,
+        expires_at: row.opt_int("expires_at")?.map(from_millis),
+        app_id: row.text("app_id")?,
+        app_name: row.text("app_name")?,
+        app_status: AppStatus::parse(&row.text("app_status")?)?,
+        developer_id: row.text("developer_id")?,
+        developer_email: row.text("developer_email")?,
+        developer_status: DeveloperStatus::parse(&row.text("developer_status")?)?,
+    })
+}

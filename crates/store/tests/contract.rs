@@ -1,0 +1,51 @@
+//! One behavioural contract for every `KeyRepository` backend.
+//!
+//! Each case in `contract/` is written once against `Arc<dyn KeyRepository>` handles and
+//! instantiated here for SQLite (`sqlite::<case>`) and PostgreSQL (`postgres::<case>`), so
+//! the backends cannot drift apart unnoticed. PG cases each run in a fresh schema; without a
+//! reachable server they print `SKIPPED: ...` and pass unless `PORTCULLIS_REQUIRE_POSTGRES=1`.
+
+#[path = "contract/harness.rs"]
+mod harness;
+#[path = "contract/keys.rs"]
+mod keys;
+#[path = "contract/sync.rs"]
+mod sync;
+
+/// Generates one test per backend for each listed case.
+macro_rules! contract {
+    ($($module:ident :: $case:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::harness::run_sqlite(crate::$module::$case).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::harness::run_postgres(crate::$module::$case).await;
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    keys::create_list_revoke_round_trip,
+    keys::prefixes_identify_keys_and_filters_match_id_or_name,
+    keys::errors_are_typed_and_do_not_echo_secrets,
+    keys::key_is_shown_once_and_only_its_hash_is_stored,
+    keys::expiry_is_stored_and_enforced_by_the_index,
+    keys::revoking_an_app_or_deactivating_a_developer_refuses_their_keys,
+    keys::concurrent_writers_on_two_handles_all_succeed,
+    keys::concurrent_ensures_of_one_name_create_it_once,
+    keys::two_handles_opening_a_fresh_database_at_once_both_succeed,
+    sync::a_second_handle_sees_creates_and_revokes,
+    sync::writes_through_the_same_handle_skip_the_poll_interval,
+    sync::the_change_marker_moves_when_another_handle_writes,
+    sync::an_unreadable_database_keeps_the_last_snapshot_serving,
+);

@@ -1,0 +1,197 @@
+//! Raw-socket tests of the edge: request smuggling, oversized heads, slow headers, and path
+//! normalisation bypass attempts. These send bytes no well-behaved client would.
+
+use std::time::{Duration, Instant};
+
+use portcullis_test_support::{Recorder, TestGateway, raw};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn gateway(limits: &str) -> (TestGateway, std::sync::Arc<Recorder>) {
+    let up = Recorder::start("up").await;
+    let yaml = format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+{limits}
+apis:
+  - name: admin
+    base_path: /admin
+    upstream: {{ targets: ["{u}"] }}
+    policies: {{ request: [ {{ access-control: {{ allow: ["10.0.0.0/8"] }} }} ] }}
+  - name: public
+    base_path: /public
+    upstream: {{ targets: ["{u}"] }}
+"#,
+        u = up.url()
+    );
+    (TestGateway::start(&yaml).await, up)
+}
+
+fn status_line(resp: &str) -> &str {
+    resp.lines().next().unwrap_or("")
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_rejected_and_closed() {
+    let (gw, up) = gateway("").await;
+    let smuggle = "POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin/secret HTTP/1.1\r\nHost: a\r\n\r\n";
+    let resp = raw(gw.addr(), smuggle.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("application/problem+json"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase().contains("connection: close"),
+        "{resp}"
+    );
+    // Exactly one response, then EOF: the smuggled second request was never parsed.
+    assert_eq!(resp.matches("HTTP/1.1 ").count(), 1, "{resp}");
+    assert_eq!(up.count(), 0);
+
+    // Same attack after a clean keep-alive request on the same connection (order of headers
+    // reversed): the first request is served, the ambiguous one refused.
+    let pipelined = "GET /public/ok HTTP/1.1\r\nHost: a\r\n\r\nPOST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n";
+    let resp = raw(gw.addr(), pipelined.as_bytes(), Duration::from_secs(3)).await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(resp.matches("HTTP/1.1 400").count(), 1, "{resp}");
+    assert_eq!(up.count(), 1);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn conflicting_content_lengths_are_rejected() {
+    let (gw, up) = gateway("").await;
+    let req =
+        "POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde";
+    let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 400"), "{resp}");
+    assert_eq!(up.count(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_uri_and_headers_get_414_and_431() {
+    let (gw, up) = gateway("").await;
+    let long_uri = format!(
+        "GET /public/{} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let resp = raw(gw.addr(), long_uri.as_bytes(), Duration::from_secs(3)).await;
+    assert!(
+        status_line(&resp).starts_with("HTTP/1.1 414"),
+        "{}",
+        status_line(&resp)
+    );
+    assert!(resp.contains("request.uri_too_long"));
+
+    let mut many = String::from("GET /public/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n");
+    for i in 0..101 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    let resp = raw(gw.addr(), many.as_bytes(), Duration::from_secs(3)).await;
+    assert!(
+        status_line(&resp).starts_with("HTTP/1.1 431"),
+        "{}",
+        status_line(&resp)
+    );
+    assert!(resp.contains("request.headers_too_large"));
+
+    let big = format!(
+        "GET /public/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nx-big: {}\r\n\r\n",
+        "b".repeat(65 * 1024)
+    );
+    let resp = raw(gw.addr(), big.as_bytes(), Duration::from_secs(3)).await;
+    assert!(
+        status_line(&resp).starts_with("HTTP/1.1 431"),
+        "{}",
+        status_line(&resp)
+    );
+    assert_eq!(up.count(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn header_names_with_underscores_are_rejected() {
+    let (gw, up) = gateway("").await;
+    let req = "GET /public/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX_Forwarded_For: 10.0.0.1\r\n\r\n";
+    let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 400"), "{resp}");
+    assert_eq!(up.count(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off() {
+    let (gw, up) = gateway("limits: { header_read_timeout: 500ms }").await;
+    let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+    let started = Instant::now();
+    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    // Trickle one header byte at a time, never finishing the head.
+    let mut closed = false;
+    for _ in 0..40 {
+        if s.write_all(b"x").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await
+        {
+            // EOF or an error response: the gateway gave up on us.
+            let _ = n;
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed,
+        "slowloris connection still open after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut off too late: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(up.count(), 0);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn path_normalisation_defeats_bypass_attempts() {
+    let (gw, up) = gateway("").await;
+    // Every one of these reaches the `admin` API (which denies us), never `public`.
+    for path in [
+        "/public/../admin/x",
+        "/public/%2e%2e/admin/x",
+        "/public/%2E%2E/admin/x",
+        "//admin/x",
+        "/./admin/x",
+        "/%61dmin/x",
+        "/public/./../admin/x",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+        assert!(
+            status_line(&resp).starts_with("HTTP/1.1 403"),
+            "{path}: {}",
+            status_line(&resp)
+        );
+        assert!(resp.contains("access.denied"), "{path}");
+    }
+    for path in ["/public/%00/x", "/public/..%5cadmin", "/public/%zz"] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+        let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+        assert!(
+            status_line(&resp).starts_with("HTTP/1.1 400"),
+            "{path}: {}",
+            status_line(&resp)
+        );
+    }
+    assert_eq!(up.count(), 0);
+    // The normalised path is what the upstream receives.
+    let req = "GET /public/a/./b/../c//d HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+    let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(up.requests()[0].uri, "/a/c/d");
+    gw.stop().await;
+}

@@ -1,0 +1,242 @@
+//! Injection detection for the gateway's `injection-protection` policy.
+//!
+//! Protects back ends from SQL injection, cross-site scripting, path traversal, OS command
+//! injection, server-side includes, XPath/LDAP injection and code injection carried in request
+//! paths, query strings, headers, cookies and bodies. Apigee's RegularExpressionProtection does
+//! this with raw blocklist regexes over undecoded values, which both misses encoded payloads
+//! and blocks prose ("or", "update"); this engine instead
+//!
+//! 1. decodes every value once into canonical views ([`decode`]: repeated percent-decoding,
+//!    HTML entities, `\u` escapes, NFKC, SQL comment and shell-quote stripping...),
+//! 2. runs a tokenising SQLi/XSS detector (libinjection, [`tokenizer`]), and
+//! 3. runs a managed rule set (data files under `rules/`, graded by paranoia level 1–4) plus
+//!    operator rules through a linear-time `RegexSet` engine gated by an Aho-Corasick prefilter
+//!    ([`engine`]) — no backtracking, so no ReDoS.
+//!
+//! Measurements against the OWASP CRS regression corpus and a benign API corpus are in
+//! `docs/security.md`.
+
+pub mod config;
+pub mod decode;
+mod engine;
+mod finding;
+pub mod location;
+mod request;
+pub mod rules;
+pub mod tokenizer;
+
+use thiserror::Error;
+
+pub use config::{
+    AttackClass, ClassToggles, CustomRule, DEFAULT_PARANOIA, DetectorConfig, Exclusion,
+};
+pub use finding::{FRAGMENT_MAX_CHARS, Finding};
+pub use location::Location;
+pub use request::MAX_FINDINGS;
+
+use engine::PatternEngine;
+use location::glob_match;
+use tokenizer::{LibInjection, TokenDetector};
+
+/// Rule ids reported for the tokenising detector.
+pub const LIBINJECTION_SQLI_ID: &str = "libinjection-sqli";
+/// Rule id reported for the tokenising XSS detector.
+pub const LIBINJECTION_XSS_ID: &str = "libinjection-xss";
+
+/// Why a configuration could not be compiled into a [`Detector`].
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum CompileError {
+    #[error("paranoia level must be 1 to 4, got {0}")]
+    Paranoia(u8),
+    #[error("rule {rule_id}: invalid pattern: {message}")]
+    Pattern { rule_id: String, message: String },
+    #[error("rule file {file}: {message}")]
+    RuleFile { file: String, message: String },
+    #[error("custom rule id {0:?} is empty or duplicates another rule id")]
+    DuplicateId(String),
+    #[error("exclusion location pattern is empty")]
+    EmptyExclusion,
+}
+
+/// A compiled detector: build once per policy with [`Detector::compile`], share freely
+/// (`Send + Sync`), call [`Detector::inspect`] / [`Detector::inspect_request`] per request.
+#[derive(Debug)]
+pub struct Detector {
+    engine: PatternEngine,
+    tokens: Box<dyn TokenDetector>,
+    class_mask: u8,
+    paranoia: u8,
+    exclusions: Vec<(String, u8)>,
+    /// Without custom rules, a short value made only of letters, digits, `_ - . @` and spaces
+    /// in which no gate literal occurs (most identifiers, numbers, tokens) cannot match anything, so it skips
+    /// decoding entirely.
+    fast_path: bool,
+    max_value_len: usize,
+    max_body_len: usize,
+}
+
+impl Detector {
+    /// Validates `cfg` and compiles all active rules.
+    pub fn compile(cfg: &DetectorConfig) -> Result<Detector, CompileError> {
+        Self::compile_with(cfg, Box::new(LibInjection))
+    }
+
+    /// Like [`Detector::compile`] with another tokenising detector.
+    pub fn compile_with(
+        cfg: &DetectorConfig,
+        tokens: Box<dyn TokenDetector>,
+    ) -> Result<Detector, CompileError> {
+        if !(1..=4).contains(&cfg.paranoia) {
+            return Err(CompileError::Paranoia(cfg.paranoia));
+        }
+        let files = rules::managed_rules()?;
+        let mut ids: std::collections::HashSet<&str> = files
+            .iter()
+            .flat_map(|f| f.rules.iter().map(|r| r.id.as_str()))
+            .collect();
+        ids.insert(LIBINJECTION_SQLI_ID);
+        ids.insert(LIBINJECTION_XSS_ID);
+        for c in &cfg.custom_rules {
+            if c.id.is_empty() || !ids.insert(c.id.as_str()) {
+                return Err(CompileError::DuplicateId(c.id.clone()));
+            }
+            if !(1..=4).contains(&c.paranoia) {
+                return Err(CompileError::Paranoia(c.paranoia));
+            }
+        }
+        let class_mask = cfg.classes.mask();
+        let engine = PatternEngine::compile(&files, &cfg.custom_rules, class_mask, cfg.paranoia)?;
+        let mut exclusions = Vec::with_capacity(cfg.exclusions.len());
+        for e in &cfg.exclusions {
+            if e.location.is_empty() {
+                return Err(CompileError::EmptyExclusion);
+            }
+            let mask = if e.classes.is_empty() {
+                u8::MAX
+            } else {
+                e.classes.iter().fold(0, |m, c| m | c.bit())
+            };
+            exclusions.push((e.location.clone(), mask));
+        }
+        Ok(Detector {
+            engine,
+            tokens,
+            class_mask,
+            paranoia: cfg.paranoia,
+            exclusions,
+            fast_path: cfg.custom_rules.is_empty(),
+            max_value_len: cfg.max_value_len.max(1),
+            max_body_len: cfg.max_body_len,
+        })
+    }
+
+    /// The paranoia level the detector was compiled for.
+    pub fn paranoia(&self) -> u8 {
+        self.paranoia
+    }
+
+    /// Number of compiled pattern rules (managed rules at this paranoia level plus custom).
+    pub fn rule_count(&self) -> usize {
+        self.engine.rule_count()
+    }
+
+    /// Inspects one value found at `location`; returns the first finding, if any.
+    pub fn inspect(&self, location: &Location, value: &str) -> Option<Finding> {
+        let allowed = self.allowed_classes(location);
+        if allowed == 0 {
+            return None;
+        }
+        self.inspect_masked(location, value, allowed, self.max_value_len)
+    }
+
+    fn allowed_classes(&self, location: &Location) -> u8 {
+        if self.exclusions.is_empty() {
+            return self.class_mask;
+        }
+        let shown = location.to_string();
+        self.exclusions
+            .iter()
+            .filter(|(pat, _)| glob_match(pat, &shown))
+            .fold(self.class_mask, |m, (_, ex)| m & !ex)
+    }
+
+    fn inspect_masked(
+        &self,
+        location: &Location,
+        value: &str,
+        allowed: u8,
+        max_len: usize,
+    ) -> Option<Finding> {
+        if value.is_empty() || self.trivially_clean(value) {
+            return None;
+        }
+        let views = decode::views(value, max_len);
+        let open = self.engine.open_classes(&views);
+        if let Some(hit) = self.engine.find(&views, allowed, open) {
+            return Some(Finding::new(
+                hit.class,
+                hit.rule_id,
+                location,
+                &String::from_utf8_lossy(&hit.view_text.as_bytes()[hit.range]),
+            ));
+        }
+        if allowed & AttackClass::Sqli.bit() != 0
+            && may_be_sql(&views.sql)
+            && self.tokens.sqli(views.decoded.as_bytes()).is_some()
+        {
+            return Some(Finding::new(
+                AttackClass::Sqli,
+                LIBINJECTION_SQLI_ID,
+                location,
+                &views.decoded,
+            ));
+        }
+        if allowed & AttackClass::Xss.bit() != 0
+            && may_be_html(&views.text)
+            && self.tokens.xss(views.decoded.as_bytes())
+        {
+            return Some(Finding::new(
+                AttackClass::Xss,
+                LIBINJECTION_XSS_ID,
+                location,
+                &views.decoded,
+            ));
+        }
+        None
+    }
+}
+
+/// libinjection's SQL tokeniser reads prose such as "Left (WA, RR)" as a function call; a value
+/// with no quote, comment, statement separator, comparison or core SQL keyword cannot close a
+/// query context or start a new clause, so it is not handed to it.
+fn may_be_sql(sql_view: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "'",
+        "\"",
+        "`",
+        "=",
+        ";",
+        "#",
+        "--",
+        "/*",
+        "<",
+        ">",
+        "union",
+        "select",
+        "sleep",
+        "benchmark",
+        "waitfor",
+        "exec",
+        "having",
+        "||",
+        "&&",
+    ];
+    MARKERS.iter().any(|m| sql_view.contains(m))
+}
+
+/// libinjection's HTML tokeniser also flags bare attribute-like text (`style=color:red`); script
+/// can only be injected into a page through a tag, a quote that closes an attribute, a
+/// backtick, or a URL scheme, so values without any of those are not handed to it.
+fn may_be_html(text_view: &str) -> bool {
+    text_view.contains(['<', '"', '\'', '`']) || text_view.contains("script:")
+}

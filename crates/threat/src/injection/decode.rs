@@ -1,0 +1,404 @@
+//! The decoding chain run on every value before matching.
+//!
+//! Attackers hide payloads behind encodings the back end will undo (double percent-encoding,
+//! HTML entities in attributes, `\u` escapes in JavaScript, fullwidth letters that NFKC folds to
+//! ASCII, `/**/` instead of spaces in SQL, quotes and carets inside shell words). Matching the
+//! raw value would miss them, so each value is decoded once into a few canonical *views* and
+//! every enabled class is tested against the view that suits it.
+//!
+//! All work is bounded: the input is cut at a byte limit, percent/entity decoding runs at most
+//! [`MAX_DECODE_ROUNDS`] times, and each step only ever shrinks or keeps the length (NFKC can
+//! grow text, so its output is cut again).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// How many times percent and entity decoding are repeated (catches `%2527`, `&amp;lt;`).
+pub const MAX_DECODE_ROUNDS: usize = 3;
+
+/// The canonical forms of one value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Views {
+    /// Fully decoded, NFKC-normalised, NUL-free, lower-cased, whitespace collapsed (newlines
+    /// kept, since they separate shell commands).
+    pub text: String,
+    /// `text` with SQL comments removed (`/**/` becomes a space, MySQL `/*!50000 x*/` keeps `x`).
+    pub sql: String,
+    /// `text` with backslashes turned into slashes and repeated slashes collapsed.
+    pub path: String,
+    /// `text` with shell quoting tricks removed (`c'a't`, `c\at`, `c^a^t`, `$@`).
+    pub shell: String,
+    /// Decoded but case and spacing preserved, for the tokenising detectors.
+    pub decoded: String,
+}
+
+/// Decodes `raw` (cut to `max_len` bytes) into all views.
+pub fn views(raw: &str, max_len: usize) -> Views {
+    let raw = truncate(raw, max_len);
+    let mut cur: String = raw.to_owned();
+    for _ in 0..MAX_DECODE_ROUNDS {
+        let next = html_decode(&percent_decode(&cur));
+        if next == cur {
+            break;
+        }
+        cur = next;
+    }
+    let cur = escape_decode(&cur);
+    let cur = if cur.is_ascii() {
+        cur
+    } else {
+        let n: String = cur.nfkc().collect();
+        truncate(&n, max_len.saturating_mul(2)).to_owned()
+    };
+    let decoded: String = cur.chars().filter(|c| *c != '\0').collect();
+    let text = collapse_ws(&decoded.to_lowercase());
+    let sql = collapse_ws(&strip_sql_comments(&text));
+    let path = fold_path(&text);
+    let shell = collapse_ws(&strip_shell_quoting(&text));
+    Views {
+        text,
+        sql,
+        path,
+        shell,
+        decoded,
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn hex_val(b: u8) -> Option<u32> {
+    (b as char).to_digit(16)
+}
+
+/// Percent-decodes `%XX` and IIS-style `%uXXXX`; malformed escapes are kept literally.
+/// Invalid UTF-8 produced by decoding is replaced (U+FFFD) rather than rejected.
+pub fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex_val),
+                b.get(i + 2).copied().and_then(hex_val),
+            ) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+            if matches!(b.get(i + 1), Some(b'u' | b'U'))
+                && let Some(cp) = hex_run(&b[i + 2..], 4)
+            {
+                push_char(&mut out, cp);
+                i += 6;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_run(b: &[u8], n: usize) -> Option<u32> {
+    if b.len() < n {
+        return None;
+    }
+    b[..n]
+        .iter()
+        .try_fold(0u32, |acc, c| hex_val(*c).map(|v| acc * 16 + v))
+}
+
+fn push_char(out: &mut Vec<u8>, cp: u32) {
+    let c = char::from_u32(cp).unwrap_or('\u{fffd}');
+    let mut buf = [0u8; 4];
+    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+}
+
+/// Named entities attackers use to smuggle syntax (HTML5 adds `&colon;`, `&lpar;`, `&Tab;`...).
+const ENTITIES: &[(&str, char)] = &[
+    ("lt", '<'),
+    ("gt", '>'),
+    ("amp", '&'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("nbsp", ' '),
+    ("colon", ':'),
+    ("semi", ';'),
+    ("sol", '/'),
+    ("bsol", '\\'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("lsqb", '['),
+    ("rsqb", ']'),
+    ("lbrack", '['),
+    ("rbrack", ']'),
+    ("lcub", '{'),
+    ("rcub", '}'),
+    ("lbrace", '{'),
+    ("rbrace", '}'),
+    ("tab", '\t'),
+    ("newline", '\n'),
+    ("excl", '!'),
+    ("num", '#'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("ast", '*'),
+    ("plus", '+'),
+    ("comma", ','),
+    ("period", '.'),
+    ("equals", '='),
+    ("quest", '?'),
+    ("commat", '@'),
+    ("grave", '`'),
+    ("lowbar", '_'),
+    ("verbar", '|'),
+    ("vert", '|'),
+    ("hat", '^'),
+    ("tilde", '~'),
+];
+
+/// Decodes `&name;`, `&#ddd;` and `&#xhh;` (the `;` is optional for numeric forms, as in
+/// browsers). Unknown names are kept literally.
+pub fn html_decode(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(&rest[..pos]);
+        rest = &rest[pos..];
+        match decode_entity(rest) {
+            Some((c, used)) => {
+                out.push(c);
+                rest = &rest[used..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decodes one entity at the start of `s` (which starts with `&`): the character and the
+/// number of bytes consumed.
+fn decode_entity(s: &str) -> Option<(char, usize)> {
+    let b = s.as_bytes();
+    if b.get(1) == Some(&b'#') {
+        let (radix, start) = if matches!(b.get(2), Some(b'x' | b'X')) {
+            (16, 3)
+        } else {
+            (10, 2)
+        };
+        let digits = b[start..]
+            .iter()
+            .take(8)
+            .take_while(|c| (**c as char).is_digit(radix))
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        let cp = u32::from_str_radix(&s[start..start + digits], radix).ok()?;
+        let mut used = start + digits;
+        if b.get(used) == Some(&b';') {
+            used += 1;
+        }
+        return Some((char::from_u32(cp).unwrap_or('\u{fffd}'), used));
+    }
+    let name_len = b[1..]
+        .iter()
+        .take(10)
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    if name_len == 0 || b.get(1 + name_len) != Some(&b';') {
+        return None;
+    }
+    let name = &s[1..1 + name_len];
+    ENTITIES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, c)| (*c, name_len + 2))
+}
+
+/// Decodes JavaScript/JSON-style `\uXXXX`, `\u{X..}` and `\xHH` escapes; other backslashes stay.
+pub fn escape_decode(s: &str) -> String {
+    if !s.contains('\\') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            match b.get(i + 1) {
+                Some(b'u') => {
+                    if let Some(cp) = hex_run(&b[i + 2..], 4) {
+                        push_char(&mut out, cp);
+                        i += 6;
+                        continue;
+                    }
+                    if b.get(i + 2) == Some(&b'{')
+                        && let Some(close) = b[i + 3..].iter().take(7).position(|c| *c == b'}')
+                        && let Some(cp) = hex_run(&b[i + 3..], close)
+                    {
+                        push_char(&mut out, cp);
+                        i += 4 + close;
+                        continue;
+                    }
+                }
+                Some(b'x') => {
+                    if let Some(cp) = hex_run(&b[i + 2..], 2) {
+                        push_char(&mut out, cp);
+                        i += 4;
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Turns tabs, form feeds and other horizontal space into one space per run; runs of CR/LF
+/// become one `\n` (kept because newlines separate shell commands).
+pub fn collapse_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_space = false;
+    for c in s.chars() {
+        if c == '\n' || c == '\r' {
+            if !out.ends_with('\n') {
+                out.push('\n');
+            }
+            in_space = false;
+        } else if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+        } else {
+            out.push(c);
+            in_space = false;
+        }
+    }
+    out
+}
+
+/// Replaces SQL comments by a space; MySQL executable comments `/*!50000 x */` keep `x`.
+pub fn strip_sql_comments(s: &str) -> String {
+    if !s.contains("/*") {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("/*") {
+        out.push_str(&rest[..start]);
+        let body = &rest[start + 2..];
+        let end = body.find("*/");
+        let inner = &body[..end.unwrap_or(body.len())];
+        if let Some(exec) = inner.strip_prefix('!') {
+            out.push(' ');
+            out.push_str(exec.trim_start_matches(|c: char| c.is_ascii_digit()));
+        }
+        out.push(' ');
+        rest = match end {
+            Some(e) => &body[e + 2..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Backslash to slash and runs of slashes to one, so Windows and doubled separators look alike.
+pub fn fold_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_slash = false;
+    for c in s.chars() {
+        let c = if c == '\\' { '/' } else { c };
+        if c == '/' && prev_slash {
+            continue;
+        }
+        prev_slash = c == '/';
+        out.push(c);
+    }
+    out
+}
+
+/// Removes the characters shells drop while parsing a word (`\ ' " ^`, and `$@`/`$*` which
+/// expand to nothing), so `c'a't`, `c\at`, `c^at` and `ca$@t` all read `cat`.
+pub fn strip_shell_quoting(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' | '\'' | '"' | '^' => {}
+            '$' if matches!(chars.peek(), Some('@' | '*')) => {
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn double_percent_and_entities() {
+        assert_eq!(views("%253Cscript%253E", 100).text, "<script>");
+        assert_eq!(views("&lt;img src=x&gt;", 100).text, "<img src=x>");
+        assert_eq!(views("&#x3c;a&#60;b&#0000060", 100).text, "<a<b<");
+        assert_eq!(views("java&Tab;script&colon;", 100).text, "java script:");
+        assert_eq!(views("%u003cx", 100).text, "<x");
+        assert_eq!(views("&unknown; & &", 100).text, "&unknown; & &");
+    }
+
+    #[test]
+    fn escapes_unicode_and_case() {
+        assert_eq!(views("\\u003cSCRIPT\\x3e", 100).text, "<script>");
+        assert_eq!(views("ＳＥＬＥＣＴ", 100).text, "select");
+        assert_eq!(views("a\0b", 100).text, "ab");
+        assert_eq!(views("a \t\r\n  b", 100).text, "a \n b");
+    }
+
+    #[test]
+    fn class_views() {
+        let v = views("1/**/UNION/*!50000SELECT*/1", 100);
+        assert_eq!(v.sql, "1 union select 1");
+        assert_eq!(views("..\\..\\\\windows", 100).path, "../../windows");
+        assert_eq!(
+            views("c'a't /e\"t\"c/pa$@sswd", 100).shell,
+            "cat /etc/passwd"
+        );
+    }
+
+    #[test]
+    fn bounded() {
+        let long = "%25".repeat(10_000);
+        let v = views(&long, 64);
+        assert!(v.text.len() <= 64);
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}

@@ -1,0 +1,270 @@
+//! Lexing of JSON strings and numbers straight from the request bytes.
+//!
+//! Strings are validated completely here (escapes, control characters, UTF-8, surrogate pairs)
+//! so that what the visitor and the backend see is exactly what the limits were checked
+//! against. Lone surrogate escapes such as `"\ud800"` are **rejected**: RFC 8259 leaves their
+//! meaning undefined, parsers disagree on them (replace, keep, reject), and that disagreement is
+//! a known way to slip payloads past a filter that decodes differently from the backend.
+
+use std::borrow::Cow;
+
+/// Why the body is not valid JSON, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Invalid {
+    pub(super) offset: usize,
+    pub(super) reason: &'static str,
+}
+
+pub(super) fn invalid<T>(offset: usize, reason: &'static str) -> Result<T, Invalid> {
+    Err(Invalid { offset, reason })
+}
+
+/// A lexed string: the raw bytes between the quotes, already validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RawStr {
+    /// Offset of the first byte after the opening quote.
+    pub(super) start: usize,
+    /// Offset of the closing quote.
+    pub(super) end: usize,
+    /// Whether the raw text contains escapes (and so must be decoded before use).
+    pub(super) escaped: bool,
+    /// Length in Unicode scalar values after decoding (what the length limits count).
+    pub(super) chars: u64,
+}
+
+impl RawStr {
+    /// The decoded string. Borrowed when there is nothing to decode.
+    pub(super) fn decode<'a>(&self, body: &'a [u8]) -> Cow<'a, str> {
+        let raw = String::from_utf8_lossy(&body[self.start..self.end]);
+        if self.escaped {
+            Cow::Owned(unescape(&raw))
+        } else {
+            raw
+        }
+    }
+}
+
+/// Lexes the string whose opening quote is at `pos`; returns it and the offset after the
+/// closing quote.
+pub(super) fn lex_string(body: &[u8], pos: usize) -> Result<(RawStr, usize), Invalid> {
+    let start = pos + 1;
+    let mut i = start;
+    let mut chars = 0u64;
+    let mut escaped = false;
+    loop {
+        let Some(&b) = body.get(i) else {
+            return invalid(pos, "unterminated string");
+        };
+        match b {
+            b'"' => break,
+            b'\\' => {
+                escaped = true;
+                i = lex_escape(body, i)?;
+                chars += 1;
+            }
+            0x00..=0x1f => return invalid(i, "unescaped control character in string"),
+            _ => {
+                // Count only the first byte of each UTF-8 sequence; the whole slice is
+                // validated below, so this is the scalar-value count of a valid string.
+                if b & 0xc0 != 0x80 {
+                    chars += 1;
+                }
+                i += 1;
+            }
+        }
+    }
+    if let Err(e) = std::str::from_utf8(&body[start..i]) {
+        return invalid(start + e.valid_up_to(), "invalid UTF-8 in string");
+    }
+    Ok((
+        RawStr {
+            start,
+            end: i,
+            escaped,
+            chars,
+        },
+        i + 1,
+    ))
+}
+
+/// Validates the escape starting with the backslash at `pos`; returns the offset after it.
+fn lex_escape(body: &[u8], pos: usize) -> Result<usize, Invalid> {
+    match body.get(pos + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(pos + 2),
+        Some(b'u') => {
+            let unit = hex4(body, pos + 2)?;
+            match unit {
+                0xd800..=0xdbff => {
+                    let low =
+                        if body.get(pos + 6) == Some(&b'\\') && body.get(pos + 7) == Some(&b'u') {
+                            hex4(body, pos + 8)?
+                        } else {
+                            return invalid(pos, "lone high surrogate escape");
+                        };
+                    if (0xdc00..=0xdfff).contains(&low) {
+                        Ok(pos + 12)
+                    } else {
+                        invalid(pos, "high surrogate escape not followed by a low surrogate")
+                    }
+                }
+                0xdc00..=0xdfff => invalid(pos, "lone low surrogate escape"),
+                _ => Ok(pos + 6),
+            }
+        }
+        Some(_) => invalid(pos, "invalid escape sequence"),
+        None => invalid(pos, "unterminated string"),
+    }
+}
+
+fn hex4(body: &[u8], pos: usize) -> Result<u32, Invalid> {
+    let Some(digits) = body.get(pos..pos + 4) else {
+        return invalid(pos, "truncated \\u escape");
+    };
+    let mut value = 0u32;
+    for &d in digits {
+        let Some(v) = (d as char).to_digit(16) else {
+            return invalid(pos, "invalid hex digit in \\u escape");
+        };
+        value = value * 16 + v;
+    }
+    Ok(value)
+}
+
+/// Resolves escapes in text that [`lex_string`] has already validated. Anything unexpected
+/// (impossible after validation) becomes U+FFFD rather than a panic.
+pub(super) fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let esc = &rest[at + 1..];
+        let mut consumed = 1;
+        let ch = match esc.as_bytes().first() {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => {
+                let unit = esc.get(1..5).and_then(|h| u32::from_str_radix(h, 16).ok());
+                consumed = 5;
+                match unit {
+                    Some(high @ 0xd800..=0xdbff) => {
+                        let low = esc
+                            .get(7..11)
+                            .and_then(|h| u32::from_str_radix(h, 16).ok())
+                            .unwrap_or(0);
+                        consumed = 11;
+                        char::from_u32(
+                            0x10000 + ((high - 0xd800) << 10) + (low.wrapping_sub(0xdc00) & 0x3ff),
+                        )
+                    }
+                    Some(u) => char::from_u32(u),
+                    None => None,
+                }
+                .unwrap_or(char::REPLACEMENT_CHARACTER)
+            }
+            _ => char::REPLACEMENT_CHARACTER,
+        };
+        out.push(ch);
+        rest = esc.get(consumed..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Lexes the number starting at `pos` (RFC 8259 grammar:
+/// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`); returns the offset after it.
+pub(super) fn lex_number(body: &[u8], pos: usize) -> Result<usize, Invalid> {
+    let digits = |mut i: usize| {
+        while body.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = pos;
+    if body.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match body.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i + 1),
+        _ => return invalid(i, "invalid number: expected a digit"),
+    }
+    if body.get(i) == Some(&b'.') {
+        let after = digits(i + 1);
+        if after == i + 1 {
+            return invalid(
+                i + 1,
+                "invalid number: expected a digit after the decimal point",
+            );
+        }
+        i = after;
+    }
+    if matches!(body.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(body.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let after = digits(i);
+        if after == i {
+            return invalid(i, "invalid number: expected a digit in the exponent");
+        }
+        i = after;
+    }
+    Ok(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lex(s: &str) -> Result<(String, u64), Invalid> {
+        let body = s.as_bytes();
+        let (raw, end) = lex_string(body, 0)?;
+        assert_eq!(end, body.len());
+        Ok((raw.decode(body).into_owned(), raw.chars))
+    }
+
+    #[test]
+    fn decodes_escapes_and_counts_scalar_values() {
+        assert_eq!(lex(r#""a\"b\\c\/\n""#).unwrap(), ("a\"b\\c/\n".into(), 7));
+        assert_eq!(lex(r#""\u00e9\ud83d\ude00x""#).unwrap(), ("é😀x".into(), 3));
+        assert_eq!(lex("\"héllo😀\"").unwrap(), ("héllo😀".into(), 6));
+    }
+
+    #[test]
+    fn rejects_bad_strings() {
+        assert_eq!(
+            lex(r#""\ud800""#).unwrap_err().reason,
+            "lone high surrogate escape"
+        );
+        assert_eq!(
+            lex(r#""\udc00""#).unwrap_err().reason,
+            "lone low surrogate escape"
+        );
+        assert!(lex(r#""\ud800\u0041""#).is_err());
+        assert!(lex(r#""\x""#).is_err());
+        assert!(lex(r#""\u12""#).is_err());
+        assert!(lex("\"a\tb\"").is_err());
+        assert!(lex("\"abc").is_err());
+        let bad_utf8 = [b'"', b'a', 0xff, b'"'];
+        let err = lex_string(&bad_utf8, 0).unwrap_err();
+        assert_eq!((err.offset, err.reason), (2, "invalid UTF-8 in string"));
+    }
+
+    #[test]
+    fn numbers_follow_the_rfc_grammar() {
+        for ok in ["0", "-0", "12", "1.5", "-1.5e10", "1E+2", "1e-2"] {
+            assert_eq!(lex_number(ok.as_bytes(), 0), Ok(ok.len()), "{ok}");
+        }
+        for bad in ["-", "1.", "1e", "1e+", ".5", "+1", "-a"] {
+            assert!(lex_number(bad.as_bytes(), 0).is_err(), "{bad}");
+        }
+        // A leading zero ends the number; the scanner then rejects the stray digit.
+        assert_eq!(lex_number(b"012", 0), Ok(1));
+    }
+}

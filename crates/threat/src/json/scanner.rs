@@ -1,0 +1,333 @@
+//! The streaming JSON state machine.
+//!
+//! Hand-written rather than built on a parser crate: serde_json and simd-json build values or
+//! tapes (memory proportional to the body and recursion proportional to the depth), and the
+//! streaming crates we looked at either recurse or hide the container stack we need for
+//! limits and paths. The grammar is small (RFC 8259) and the explicit `Vec<Frame>` stack means
+//! a 100 000-deep document costs a vector entry per level, never a stack overflow.
+
+use std::ops::ControlFlow;
+
+use super::lexer::{Invalid, RawStr, lex_number, lex_string};
+use super::path::{Frame, JsonPath, Kind};
+use super::{JsonEvent, JsonLimits, JsonStats};
+use crate::Violation;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// A value is required (document start, after `:` or after `,` in an array).
+    Value,
+    /// Just after `[`: a value or `]`.
+    ValueOrClose,
+    /// Just after `{`: a key or `}`.
+    KeyOrClose,
+    /// After `,` in an object: a key is required.
+    Key,
+    Colon,
+    CommaOrClose,
+    /// The root value is complete; only whitespace may follow.
+    Done,
+}
+
+/// What stopped the scan early.
+enum Stop {
+    Invalid(Invalid),
+    Violation(Violation),
+    Visitor,
+}
+
+fn bad(offset: usize, reason: &'static str) -> Stop {
+    Stop::Invalid(Invalid { offset, reason })
+}
+
+impl From<Invalid> for Stop {
+    fn from(e: Invalid) -> Self {
+        Stop::Invalid(e)
+    }
+}
+
+pub(super) struct Scanner<'a, 'l> {
+    body: &'a [u8],
+    limits: &'l JsonLimits,
+    frames: Vec<Frame>,
+    stats: JsonStats,
+}
+
+impl<'a, 'l> Scanner<'a, 'l> {
+    pub(super) fn new(body: &'a [u8], limits: &'l JsonLimits) -> Self {
+        Scanner {
+            body,
+            limits,
+            frames: Vec::new(),
+            stats: JsonStats::default(),
+        }
+    }
+
+    pub(super) fn run<V>(mut self, visit: &mut V) -> Result<JsonStats, Violation>
+    where
+        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+    {
+        match self.states(visit) {
+            Ok(()) => Ok(self.stats),
+            Err(Stop::Visitor) => {
+                self.stats.stopped_by_visitor = true;
+                Ok(self.stats)
+            }
+            Err(Stop::Violation(v)) => Err(v),
+            Err(Stop::Invalid(e)) => Err(Violation {
+                code: "json.invalid",
+                path: self.path(self.frames.len()).render(),
+                limit: None,
+                detail: format!("invalid JSON at byte {}: {}", e.offset, e.reason),
+            }),
+        }
+    }
+
+    fn states<V>(&mut self, visit: &mut V) -> Result<(), Stop>
+    where
+        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+    {
+        let body = self.body;
+        let mut state = State::Value;
+        let mut pos = 0;
+        loop {
+            while matches!(body.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                pos += 1;
+            }
+            let Some(&b) = body.get(pos) else { break };
+            match state {
+                State::Done => return Err(bad(pos, "unexpected data after the JSON value")),
+                State::ValueOrClose if b == b']' => {
+                    self.frames.pop();
+                    pos += 1;
+                    state = self.after_value();
+                }
+                State::Value | State::ValueOrClose => {
+                    self.count_array_element()?;
+                    (pos, state) = self.value(pos, b, visit)?;
+                }
+                State::KeyOrClose if b == b'}' => {
+                    self.frames.pop();
+                    pos += 1;
+                    state = self.after_value();
+                }
+                State::KeyOrClose | State::Key => {
+                    if b != b'"' {
+                        return Err(bad(pos, "expected a property name in double quotes"));
+                    }
+                    pos = self.key(pos, visit)?;
+                    state = State::Colon;
+                }
+                State::Colon if b == b':' => {
+                    pos += 1;
+                    state = State::Value;
+                }
+                State::Colon => return Err(bad(pos, "expected ':' after the property name")),
+                State::CommaOrClose => {
+                    let kind = self.frames.last().map(|f| f.kind);
+                    state = match (b, kind) {
+                        (b',', Some(Kind::Object)) => State::Key,
+                        (b',', Some(Kind::Array)) => State::Value,
+                        (b'}', Some(Kind::Object)) | (b']', Some(Kind::Array)) => {
+                            self.frames.pop();
+                            self.after_value()
+                        }
+                        _ => return Err(bad(pos, "expected ',' or the end of the container")),
+                    };
+                    pos += 1;
+                }
+            }
+        }
+        match state {
+            State::Done => Ok(()),
+            State::Value if self.frames.is_empty() => Err(bad(pos, "no JSON value in the body")),
+            _ => Err(bad(pos, "unexpected end of input")),
+        }
+    }
+
+    fn after_value(&self) -> State {
+        if self.frames.is_empty() {
+            State::Done
+        } else {
+            State::CommaOrClose
+        }
+    }
+
+    /// Reads the value starting with byte `b` at `pos`; returns the offset after it (for a
+    /// container: after its opening bracket) and the next state.
+    fn value<V>(&mut self, pos: usize, b: u8, visit: &mut V) -> Result<(usize, State), Stop>
+    where
+        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+    {
+        let body = self.body;
+        let end = match b {
+            b'{' | b'[' => {
+                let (kind, next) = if b == b'{' {
+                    (Kind::Object, State::KeyOrClose)
+                } else {
+                    (Kind::Array, State::ValueOrClose)
+                };
+                self.push(kind)?;
+                return Ok((pos + 1, next));
+            }
+            b'"' => {
+                let (raw, end) = lex_string(body, pos)?;
+                self.stats.strings += 1;
+                if let Some(max) = self.limits.max_string_length
+                    && raw.chars > max
+                {
+                    return Err(self.violation(
+                        "json.string_length_exceeded",
+                        self.frames.len(),
+                        max,
+                        format!(
+                            "string value has {} characters, more than the limit of {max}",
+                            raw.chars
+                        ),
+                    ));
+                }
+                self.emit(visit, JsonEvent::String(raw.decode(body)))?;
+                end
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = lex_number(body, pos)?;
+                self.stats.numbers += 1;
+                let len = (end - pos) as u64;
+                if let Some(max) = self.limits.max_number_length
+                    && len > max
+                {
+                    return Err(self.violation(
+                        "json.number_length_exceeded",
+                        self.frames.len(),
+                        max,
+                        format!("number has {len} characters, more than the limit of {max}"),
+                    ));
+                }
+                let text = std::str::from_utf8(&body[pos..end]).unwrap_or_default();
+                self.emit(visit, JsonEvent::Number(text))?;
+                end
+            }
+            _ => {
+                let literal: &[u8] = match b {
+                    b't' => b"true",
+                    b'f' => b"false",
+                    b'n' => b"null",
+                    _ => return Err(bad(pos, "expected a JSON value")),
+                };
+                if !body[pos..].starts_with(literal) {
+                    return Err(bad(pos, "invalid literal"));
+                }
+                pos + literal.len()
+            }
+        };
+        Ok((end, self.after_value()))
+    }
+
+    /// Reads the key whose opening quote is at `pos`; returns the offset after it.
+    fn key<V>(&mut self, pos: usize, visit: &mut V) -> Result<usize, Stop>
+    where
+        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+    {
+        let (raw, end): (RawStr, usize) = lex_string(self.body, pos)?;
+        self.stats.keys += 1;
+        let depth = self.frames.len();
+        let count = match self.frames.last_mut() {
+            Some(frame) => {
+                frame.count += 1;
+                frame.count
+            }
+            None => 0,
+        };
+        if let Some(max) = self.limits.max_object_entries
+            && count > max
+        {
+            return Err(self.violation(
+                "json.object_entries_exceeded",
+                depth.saturating_sub(1),
+                max,
+                format!("object has more than {max} entries"),
+            ));
+        }
+        if let Some(max) = self.limits.max_name_length
+            && raw.chars > max
+        {
+            return Err(self.violation(
+                "json.name_length_exceeded",
+                depth.saturating_sub(1),
+                max,
+                format!(
+                    "property name has {} characters, more than the limit of {max}",
+                    raw.chars
+                ),
+            ));
+        }
+        if let Some(frame) = self.frames.last_mut() {
+            frame.key = Some(raw);
+        }
+        self.emit(visit, JsonEvent::Key(raw.decode(self.body)))?;
+        Ok(end)
+    }
+
+    fn push(&mut self, kind: Kind) -> Result<(), Stop> {
+        let depth = self.frames.len() as u64 + 1;
+        if let Some(max) = self.limits.max_depth
+            && depth > u64::from(max)
+        {
+            return Err(self.violation(
+                "json.depth_exceeded",
+                self.frames.len(),
+                u64::from(max),
+                format!("containers nested more than {max} deep"),
+            ));
+        }
+        self.stats.max_depth = self.stats.max_depth.max(depth as u32);
+        match kind {
+            Kind::Object => self.stats.objects += 1,
+            Kind::Array => self.stats.arrays += 1,
+        }
+        self.frames.push(Frame::new(kind));
+        Ok(())
+    }
+
+    fn count_array_element(&mut self) -> Result<(), Stop> {
+        let depth = self.frames.len();
+        let Some(frame) = self.frames.last_mut().filter(|f| f.kind == Kind::Array) else {
+            return Ok(());
+        };
+        frame.count += 1;
+        let count = frame.count;
+        match self.limits.max_array_elements {
+            Some(max) if count > max => Err(self.violation(
+                "json.array_elements_exceeded",
+                depth.saturating_sub(1),
+                max,
+                format!("array has more than {max} elements"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn emit<V>(&self, visit: &mut V, event: JsonEvent<'_>) -> Result<(), Stop>
+    where
+        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+    {
+        match visit(&self.path(self.frames.len()), event) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Stop::Visitor),
+        }
+    }
+
+    /// The path formed by the first `frames` open containers.
+    fn path(&self, frames: usize) -> JsonPath<'_> {
+        JsonPath::new(self.body, &self.frames[..frames])
+    }
+
+    fn violation(&self, code: &'static str, frames: usize, limit: u64, detail: String) -> Stop {
+        Stop::Violation(Violation {
+            code,
+            path: self.path(frames).render(),
+            limit: Some(limit),
+            detail,
+        })
+    }
+}
