@@ -7,4 +7,6 @@ pub mod demo;
 mod start;
 
 pub use control::App;
-pub use start::{Running, ServeOptions, StartError, open_store, run, start};
+pub use start::{
+    MASTER_KEY_FILE_ENV, Running, ServeOptions, StartError, load_keyring, open_store, run, start,
+};

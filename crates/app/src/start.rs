@@ -13,7 +13,8 @@ use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::observe::Observer;
 use portcullis_proxy::server;
 use portcullis_store::{
-    DEFAULT_POLL, IndexSync, KeyIndex, KeyRepository, PgStore, SqliteStore, StoreError,
+    DEFAULT_POLL, IndexSync, KeyIndex, KeyRepository, Keyring, MASTER_KEY_ENV, PgStore,
+    SqliteStore, StoreError,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,6 +30,8 @@ pub struct ServeOptions {
     pub watch_interval: Option<Duration>,
     /// Where access log lines go (default: standard output).
     pub access_log: Option<Box<dyn std::io::Write + Send>>,
+    /// The master keyring; `None` finds it as [`load_keyring`] says.
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 /// Why the gateway could not start.
@@ -105,12 +108,47 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// Opens the configured store backend.
-pub async fn open_store(spec: &StoreSpec) -> Result<Arc<dyn KeyRepository>, StoreError> {
-    match spec {
-        StoreSpec::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
-        StoreSpec::Postgres(url) => Ok(Arc::new(PgStore::connect(url).await?)),
+/// Environment variable naming a master key file (alternative to `PORTCULLIS_MASTER_KEY`).
+pub const MASTER_KEY_FILE_ENV: &str = "PORTCULLIS_MASTER_KEY_FILE";
+
+/// Finds the master key: `PORTCULLIS_MASTER_KEY` (base64), else the file named by
+/// `PORTCULLIS_MASTER_KEY_FILE`, else, for the embedded SQLite default only, `master.key` next
+/// to the database file, created on first run. A PostgreSQL cluster must be given its key
+/// explicitly: nodes generating their own would not recognise each other's credentials.
+pub fn load_keyring(spec: &StoreSpec) -> Result<Arc<Keyring>, StoreError> {
+    if let Some(k) = Keyring::from_env()? {
+        return Ok(Arc::new(k));
     }
+    if let Some(path) = std::env::var_os(MASTER_KEY_FILE_ENV) {
+        return Ok(Arc::new(Keyring::from_file(std::path::Path::new(&path))?));
+    }
+    match spec {
+        StoreSpec::Sqlite(db) => {
+            let file = db.with_file_name("master.key");
+            Ok(Arc::new(Keyring::load_or_create_file(&file)?))
+        }
+        StoreSpec::Postgres(_) => Err(StoreError::Invalid(format!(
+            "a PostgreSQL store needs the cluster's master key: set {MASTER_KEY_ENV} (base64, 32 \
+             bytes) or {MASTER_KEY_FILE_ENV}"
+        ))),
+    }
+}
+
+/// Opens the configured store backend with the deployment's master key (`keyring`, or the
+/// one [`load_keyring`] finds).
+pub async fn open_store(
+    spec: &StoreSpec,
+    keyring: Option<Arc<Keyring>>,
+) -> Result<(Arc<dyn KeyRepository>, Arc<Keyring>), StoreError> {
+    let keyring = match keyring {
+        Some(k) => k,
+        None => load_keyring(spec)?,
+    };
+    let store: Arc<dyn KeyRepository> = match spec {
+        StoreSpec::Sqlite(path) => Arc::new(SqliteStore::open(path, Arc::clone(&keyring)).await?),
+        StoreSpec::Postgres(url) => Arc::new(PgStore::connect(url, Arc::clone(&keyring)).await?),
+    };
+    Ok((store, keyring))
 }
 
 /// Loads the config, opens the store, binds everything and starts serving.
@@ -127,7 +165,8 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
             .expect("config compilation should not panic")?
     };
     let server_settings = snapshot.server.clone();
-    let store = open_store(&server_settings.store).await?;
+    let (store, keyring) = open_store(&server_settings.store, opts.keyring.clone()).await?;
+    keys.bind_keyring(keyring);
     IndexSync::refresh(store.as_ref(), &keys).await?;
 
     let observer = match opts.access_log {

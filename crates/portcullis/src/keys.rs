@@ -60,9 +60,10 @@ async fn open(args: &KeysArgs) -> anyhow::Result<Arc<dyn KeyRepository>> {
                 .store
         }
     };
-    portcullis_app::open_store(&spec)
+    let (store, _keyring) = portcullis_app::open_store(&spec, None)
         .await
-        .with_context(|| format!("opening store {spec:?}"))
+        .with_context(|| format!("opening store {spec:?}"))?;
+    Ok(store)
 }
 
 fn when(t: Option<SystemTime>) -> String {

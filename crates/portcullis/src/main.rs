@@ -117,6 +117,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 config,
                 watch_interval: (!watch_interval.is_zero()).then_some(watch_interval),
                 access_log: None,
+                keyring: None,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

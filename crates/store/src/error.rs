@@ -31,6 +31,26 @@ pub enum StoreError {
     /// A stored row did not decode into the model (bad status text, wrong hash length).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// Optimistic concurrency: the caller's expected version is not the current one.
+    #[error("{entity} {id} was changed concurrently (current version {current})")]
+    Stale {
+        /// Kind of entity.
+        entity: &'static str,
+        /// Its id or name.
+        id: String,
+        /// The version now stored.
+        current: i64,
+    },
+    /// Authentication failed (admin login or token). Deliberately says nothing about which
+    /// factor was wrong.
+    #[error("authentication failed")]
+    Unauthorized,
+    /// Too many failed attempts; retry after the given number of seconds.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until the next attempt is allowed.
+        retry_after_secs: u64,
+    },
 }
 
 impl StoreError {

@@ -1,22 +1,23 @@
 //! The in-memory credential index the gateway consults on every request.
 //!
-//! Protects the hot path from the database (invariant 1): a lookup is one SHA-256 and one
+//! Protects the hot path from the database (invariant 1): a lookup is one HMAC-SHA256 and one
 //! hash-map probe on an immutable snapshot, read through `ArcSwap` without locks, and a
 //! request keeps the snapshot it started with even if a reload publishes a new one.
 //!
-//! Timing: the map is keyed by the SHA-256 of the presented key, and its probing and equality
+//! Timing: the map is keyed by the HMAC-SHA256 of the presented key, and its probing and equality
 //! checks are not constant-time. That is fine because what an attacker controls is the
-//! *preimage*: learning how close `SHA-256(guess)` lands to a stored hash says nothing about
+//! *preimage*: learning how close `HMAC(guess)` lands to a stored hash says nothing about
 //! the stored key, and steering the hash towards a target would need a preimage attack on
-//! SHA-256. The plaintext key itself is never compared with anything.
+//! HMAC-SHA256 under a key the attacker does not have. The plaintext key itself is never compared with anything.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use crate::Keyring;
 use crate::model::{AppStatus, CredentialEntry, DeveloperStatus, KeyStatus};
 use crate::secret::KeyHash;
 
@@ -67,6 +68,10 @@ struct Snapshot {
 pub struct KeyIndex {
     current: ArcSwap<Snapshot>,
     seq_tx: watch::Sender<i64>,
+    /// Hashes presented keys the way the store hashed them (keyed HMAC). Bound once, when the
+    /// store is opened (the index exists earlier, because compiled policies hold it); until
+    /// then every lookup is `Unknown`.
+    keyring: OnceLock<Arc<Keyring>>,
 }
 
 impl Default for KeyIndex {
@@ -87,8 +92,10 @@ impl std::fmt::Debug for KeyIndex {
 
 impl KeyIndex {
     /// An empty index that has not been loaded yet (`seq() == -1`); every lookup is `Unknown`.
+    /// Lookups answer `Unknown` until [`bind_keyring`](Self::bind_keyring) is called.
     pub fn new() -> Self {
         KeyIndex {
+            keyring: OnceLock::new(),
             current: ArcSwap::from_pointee(Snapshot {
                 seq: -1,
                 by_hash: HashMap::new(),
@@ -97,10 +104,26 @@ impl KeyIndex {
         }
     }
 
+    /// An index already bound to `keyring`.
+    pub fn with_keyring(keyring: Arc<Keyring>) -> Self {
+        let index = Self::new();
+        index.bind_keyring(keyring);
+        index
+    }
+
+    /// Binds the store's keyring (the first binding wins; later calls are ignored, so a
+    /// running index can never switch hashing under its snapshot).
+    pub fn bind_keyring(&self, keyring: Arc<Keyring>) {
+        let _ = self.keyring.set(keyring);
+    }
+
     /// Checks a key exactly as presented by the client. Order of verdicts: the key's own
     /// state (revoked, then expired), then its app, then its developer.
     pub fn lookup(&self, presented_key: &str, now: SystemTime) -> KeyLookup {
-        let hash = KeyHash::of(presented_key);
+        let Some(keyring) = self.keyring.get() else {
+            return KeyLookup::Unknown;
+        };
+        let hash = keyring.hash_credential(presented_key);
         let snap = self.current.load();
         let Some(entry) = snap.by_hash.get(&hash) else {
             return KeyLookup::Unknown;
@@ -177,9 +200,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn keyring() -> Arc<Keyring> {
+        Arc::new(Keyring::from_master(&[9; 32]))
+    }
+
     fn entry(key: &str) -> CredentialEntry {
         CredentialEntry {
-            key_hash: KeyHash::of(key),
+            key_hash: keyring().hash_credential(key),
             key_id: format!("key_{key}"),
             prefix: key.chars().take(12).collect(),
             key_status: KeyStatus::Active,
@@ -196,7 +223,7 @@ mod tests {
     #[test]
     fn verdicts_follow_the_documented_order() {
         let now = SystemTime::now();
-        let idx = KeyIndex::new();
+        let idx = KeyIndex::with_keyring(keyring());
         let mut revoked_and_expired = entry("k1");
         revoked_and_expired.key_status = KeyStatus::Revoked;
         revoked_and_expired.expires_at = Some(now - Duration::from_secs(1));
@@ -234,7 +261,7 @@ mod tests {
 
     #[test]
     fn an_older_snapshot_never_replaces_a_newer_one() {
-        let idx = KeyIndex::new();
+        let idx = KeyIndex::with_keyring(keyring());
         assert_eq!(idx.seq(), -1);
         assert!(idx.publish(vec![entry("new")], 5));
         assert!(!idx.publish(vec![entry("old")], 4));
@@ -246,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn wait_for_seq_wakes_on_publish() {
-        let idx = Arc::new(KeyIndex::new());
+        let idx = Arc::new(KeyIndex::with_keyring(keyring()));
         let waiter = tokio::spawn({
             let idx = Arc::clone(&idx);
             async move { idx.wait_for_seq(3).await }

@@ -1,19 +1,18 @@
 //! API key material: generation, the display prefix, and the at-rest hash.
 //!
-//! Protects against key theft from the database (invariant 6): a key is stored only as its
-//! SHA-256, and the plaintext lives in a [`SecretKey`] that is handed to the caller once, is
+//! Protects against key theft from the database (invariant 6): a key is stored only as a keyed
+//! hash (HMAC-SHA256 under a subkey of the master key, [`crate::Keyring`]), and the plaintext lives in a [`SecretKey`] that is handed to the caller once, is
 //! redacted in `Debug`, and is wiped from memory on drop.
 //!
 //! Why a fast hash and not Argon2: a key is `pcl_` + 32 base62 characters drawn from the OS
 //! RNG, about 190 bits of entropy. Slow password hashes exist to make guessing low-entropy
-//! human passwords expensive; nobody can enumerate 2^190 candidates, so SHA-256 is as strong
-//! here and lets the gateway verify a key in well under a microsecond on every request.
+//! human passwords expensive; nobody can enumerate 2^190 candidates, so a fast keyed hash is as
+//! strong here and lets the gateway verify a key in well under a microsecond on every request.
 
 use std::fmt;
 
 use rand::TryRng;
 use rand::rngs::SysRng;
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::StoreError;
@@ -21,6 +20,8 @@ use crate::StoreError;
 /// Marker every Portcullis key starts with, so leaked keys are easy to find with secret
 /// scanners and easy to tell apart from other tokens.
 pub const KEY_MARKER: &str = "pcl_";
+/// Marker of admin API tokens and login sessions, so they are told apart from API keys.
+pub(crate) const ADMIN_TOKEN_MARKER: &str = "pat_";
 /// Number of random base62 characters after [`KEY_MARKER`] (32 × log2 62 ≈ 190 bits).
 pub const KEY_RANDOM_CHARS: usize = 32;
 /// Length of the public prefix shown to identify a key: the marker plus 8 characters.
@@ -31,13 +32,16 @@ const ID_RANDOM_CHARS: usize = 16;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// SHA-256 of a full API key: the only form in which a key is stored or indexed.
+/// Keyed hash (HMAC-SHA256, see [`crate::Keyring::hash_credential`]) of a full credential:
+/// the only form in which a key, secret or token is stored or indexed.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyHash(pub [u8; 32]);
 
 impl KeyHash {
-    /// Hashes a presented or freshly generated key.
-    pub fn of(key: &str) -> Self {
+    /// Unkeyed SHA-256, for tests that need *some* digest; never used for storage.
+    #[cfg(test)]
+    pub(crate) fn of(key: &str) -> Self {
+        use sha2::{Digest, Sha256};
         KeyHash(Sha256::digest(key.as_bytes()).into())
     }
 
@@ -67,8 +71,15 @@ pub struct SecretKey(Zeroizing<String>);
 impl SecretKey {
     /// Draws a new key from the operating system's RNG.
     pub fn generate() -> Result<Self, StoreError> {
-        let mut key = Zeroizing::new(String::with_capacity(KEY_MARKER.len() + KEY_RANDOM_CHARS));
-        key.push_str(KEY_MARKER);
+        Self::generate_marked(KEY_MARKER)
+    }
+
+    /// Draws a secret of the same shape under another marker (admin tokens: `pat_`).
+    pub(crate) fn generate_marked(marker: &'static str) -> Result<Self, StoreError> {
+        // `prefix()` shows the marker plus 8 characters, so every marker has the same length.
+        debug_assert_eq!(marker.len(), KEY_MARKER.len());
+        let mut key = Zeroizing::new(String::with_capacity(marker.len() + KEY_RANDOM_CHARS));
+        key.push_str(marker);
         push_base62(&mut key, KEY_RANDOM_CHARS, &mut SysRng)?;
         Ok(SecretKey(key))
     }
@@ -82,11 +93,6 @@ impl SecretKey {
     pub fn prefix(&self) -> &str {
         // Generated keys are ASCII, so byte slicing is on char boundaries.
         self.0.get(..PREFIX_LEN).unwrap_or(&self.0)
-    }
-
-    /// The at-rest form.
-    pub fn hash(&self) -> KeyHash {
-        KeyHash::of(&self.0)
     }
 
     #[cfg(test)]
@@ -151,7 +157,6 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric())
         );
         assert_eq!(k.prefix(), &s[..PREFIX_LEN]);
-        assert_eq!(k.hash(), KeyHash::of(s));
     }
 
     #[test]
@@ -173,9 +178,20 @@ mod tests {
     #[test]
     fn debug_output_never_contains_the_secret() {
         let k = SecretKey::generate().unwrap();
-        let dbg = format!("{k:?} {:?}", k.hash());
+        let dbg = format!("{k:?}");
         assert!(!dbg.contains(k.expose()));
         assert!(!dbg.contains(&k.expose()[PREFIX_LEN..]));
+    }
+
+    #[test]
+    fn admin_tokens_carry_their_marker_and_a_prefix_of_the_same_length() {
+        let t = SecretKey::generate_marked(ADMIN_TOKEN_MARKER).unwrap();
+        assert!(t.expose().starts_with("pat_"));
+        assert_eq!(
+            t.expose().len(),
+            ADMIN_TOKEN_MARKER.len() + KEY_RANDOM_CHARS
+        );
+        assert_eq!(t.prefix(), &t.expose()[..PREFIX_LEN]);
     }
 
     #[test]

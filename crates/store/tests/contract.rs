@@ -49,3 +49,8 @@ contract!(
     sync::the_change_marker_moves_when_another_handle_writes,
     sync::an_unreadable_database_keeps_the_last_snapshot_serving,
 );
+
+/// One fixed master key for every handle in this test binary, so handles agree on hashes.
+pub(crate) fn test_keyring() -> std::sync::Arc<portcullis_store::Keyring> {
+    std::sync::Arc::new(portcullis_store::Keyring::from_master(&[5; 32]))
+}

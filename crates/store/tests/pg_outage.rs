@@ -15,6 +15,11 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+/// One fixed master key for every handle in this test binary, so handles agree on hashes.
+fn test_keyring() -> std::sync::Arc<portcullis_store::Keyring> {
+    std::sync::Arc::new(portcullis_store::Keyring::from_master(&[5; 32]))
+}
+
 /// Forwards `127.0.0.1:port` to the server; `stop` cuts every connection and refuses new ones.
 struct Proxy {
     port: u16,
@@ -60,7 +65,8 @@ async fn outage_keeps_the_snapshot_and_recovers(db: TestDb) {
     assert_ne!(&via_proxy, url, "the URL must go through the proxy");
 
     let writer = db.open().await;
-    let gateway: Arc<dyn KeyRepository> = Arc::new(PgStore::connect(&via_proxy).await.unwrap());
+    let gateway: Arc<dyn KeyRepository> =
+        Arc::new(PgStore::connect(&via_proxy, test_keyring()).await.unwrap());
     let index = start_index(Arc::clone(&gateway), Duration::from_millis(50)).await;
     let mut feed = gateway.subscribe_changes().expect("feed");
     let app = writer.ensure_app("a@example.com", "shop").await.unwrap();

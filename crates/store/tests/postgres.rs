@@ -9,10 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use harness::{TestDb, WITHIN, eventually, run_postgres, start_index};
-use portcullis_store::{
-    DEFAULT_POLL, KeyHash, KeyIndex, KeyLookup, KeyRepository, PgStore, StoreError,
-};
+use portcullis_store::{DEFAULT_POLL, KeyIndex, KeyLookup, KeyRepository, PgStore, StoreError};
 use sqlx::{Connection, PgConnection, Row};
+
+/// One fixed master key for every handle in this test binary, so handles agree on hashes.
+fn test_keyring() -> std::sync::Arc<portcullis_store::Keyring> {
+    std::sync::Arc::new(portcullis_store::Keyring::from_master(&[5; 32]))
+}
 
 fn url(db: &TestDb) -> &str {
     match db {
@@ -184,7 +187,13 @@ async fn rows_hold_only_the_hash(db: TestDb) {
         "a column leaks the key"
     );
     let hash: Vec<u8> = row.get("key_hash");
-    assert_eq!(hash, KeyHash::of(secret.expose()).as_bytes().to_vec());
+    assert_eq!(
+        hash,
+        test_keyring()
+            .hash_credential(secret.expose())
+            .as_bytes()
+            .to_vec()
+    );
 }
 
 macro_rules! pg_tests {
@@ -216,7 +225,7 @@ async fn an_unreachable_server_fails_fast_with_unavailable() {
         "postgres://postgres@192.0.2.1:5432/test",
     ] {
         let started = Instant::now();
-        let err = PgStore::connect(url).await.unwrap_err();
+        let err = PgStore::connect(url, test_keyring()).await.unwrap_err();
         let took = started.elapsed();
         assert!(matches!(err, StoreError::Unavailable(_)), "{url}: {err:?}");
         assert!(took < Duration::from_millis(2500), "{url}: took {took:?}");

@@ -13,8 +13,13 @@ mod harness;
 
 use harness::{eventually, start_index};
 
+/// One fixed master key for every handle in this test binary, so handles agree on hashes.
+fn test_keyring() -> std::sync::Arc<portcullis_store::Keyring> {
+    std::sync::Arc::new(portcullis_store::Keyring::from_master(&[5; 32]))
+}
+
 async fn start_gateway(path: &Path, poll: Duration) -> (Arc<SqliteStore>, Arc<KeyIndex>) {
-    let store = Arc::new(SqliteStore::open(path).await.unwrap());
+    let store = Arc::new(SqliteStore::open(path, test_keyring()).await.unwrap());
     let index = start_index(store.clone(), poll).await;
     (store, index)
 }
@@ -50,7 +55,9 @@ async fn child_writer() {
     let Ok(path) = std::env::var("PCL_STORE_CHILD_DB") else {
         return;
     };
-    let store = SqliteStore::open(Path::new(&path)).await.unwrap();
+    let store = SqliteStore::open(Path::new(&path), test_keyring())
+        .await
+        .unwrap();
     let app = store
         .ensure_app("cli@example.com", "from-cli")
         .await
@@ -118,7 +125,7 @@ async fn cross_process_writer_is_seen() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_keys_index_and_look_up() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    let store = SqliteStore::open_in_memory(test_keyring()).await.unwrap();
     let app = store.ensure_app("bulk@example.com", "bulk").await.unwrap();
     let started = Instant::now();
     let mut secrets = Vec::with_capacity(10_000);
@@ -126,7 +133,7 @@ async fn ten_thousand_keys_index_and_look_up() {
         secrets.push(store.create_key(&app.id, None).await.unwrap().1);
     }
     let created = started.elapsed();
-    let index = KeyIndex::new();
+    let index = KeyIndex::with_keyring(test_keyring());
     let started = Instant::now();
     IndexSync::refresh(&store, &index).await.unwrap();
     let loaded = started.elapsed();

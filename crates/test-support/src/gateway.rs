@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use portcullis_app::{Running, ServeOptions};
-use portcullis_store::{KeyRepository, SqliteStore};
+use portcullis_store::{KeyRepository, Keyring, SqliteStore};
 
 /// A running gateway for one test.
 pub struct TestGateway {
@@ -48,6 +48,12 @@ fn complete(yaml: &str, db: &std::path::Path) -> String {
     text
 }
 
+/// The master keyring every test gateway uses, so a second store handle (or a second node)
+/// recognises the credentials the first one issued.
+pub fn test_keyring() -> Arc<Keyring> {
+    Arc::new(Keyring::from_master(&[0x42; 32]))
+}
+
 impl TestGateway {
     /// Starts a gateway from `yaml` (listeners should bind `127.0.0.1:0`).
     pub async fn start(yaml: &str) -> Self {
@@ -68,6 +74,7 @@ impl TestGateway {
             config: config_path.clone(),
             watch_interval: watch,
             access_log: Some(Box::new(Capture(log.clone()))),
+            keyring: Some(test_keyring()),
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -105,7 +112,9 @@ impl TestGateway {
 
     /// Opens a second handle on the gateway's store (as the CLI would).
     pub async fn store(&self) -> SqliteStore {
-        SqliteStore::open(&self.db_path).await.expect("open store")
+        SqliteStore::open(&self.db_path, test_keyring())
+            .await
+            .expect("open store")
     }
 
     /// Creates an app and a key through a separate store handle and waits until the gateway's

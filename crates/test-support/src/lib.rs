@@ -7,5 +7,5 @@ mod gateway;
 mod upstream;
 
 pub use client::{Reply, get, raw, request, send};
-pub use gateway::TestGateway;
+pub use gateway::{TestGateway, test_keyring};
 pub use upstream::{Recorded, Recorder, hanging_upstream, refused_address, resetting_upstream};

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use portcullis_store::{KeyRepository, PgStore};
-use portcullis_test_support::{Recorder, TestGateway, get};
+use portcullis_test_support::{Recorder, TestGateway, get, test_keyring};
 use sqlx::Connection;
 
 const BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -73,7 +73,7 @@ async fn two_nodes_see_key_changes_within_a_second() {
     let up = Recorder::start("up").await;
     let a = TestGateway::start(&config(&url, &up.url())).await;
     let b = TestGateway::start(&config(&url, &up.url())).await;
-    let admin = PgStore::connect(&url).await.unwrap();
+    let admin = PgStore::connect(&url, test_keyring()).await.unwrap();
     let app = admin.ensure_app("dev@example.com", "shop").await.unwrap();
 
     let mut delays = Vec::new();

@@ -1,7 +1,7 @@
 use std::time::{Duration, SystemTime};
 
 use portcullis_policy::{Mode, Phase, Pipeline, RequestOutcome};
-use portcullis_store::{AppStatus, CredentialEntry, DeveloperStatus, KeyHash, KeyStatus};
+use portcullis_store::{AppStatus, CredentialEntry, DeveloperStatus, KeyStatus, Keyring};
 
 use super::*;
 use crate::registry::PolicyDeps;
@@ -9,9 +9,13 @@ use crate::test_util::exchange;
 
 const GOOD: &str = "pcl_goodgoodgoodgoodgoodgoodgoodgood";
 
+fn keyring() -> Arc<Keyring> {
+    Arc::new(Keyring::from_master(&[3; 32]))
+}
+
 fn entry(key: &str, key_status: KeyStatus, expires: Option<SystemTime>) -> CredentialEntry {
     CredentialEntry {
-        key_hash: KeyHash::of(key),
+        key_hash: keyring().hash_credential(key),
         key_id: format!("key_{key}"),
         prefix: key[..12].to_owned(),
         key_status,
@@ -26,7 +30,7 @@ fn entry(key: &str, key_status: KeyStatus, expires: Option<SystemTime>) -> Crede
 }
 
 fn deps() -> PolicyDeps {
-    let keys = Arc::new(KeyIndex::new());
+    let keys = Arc::new(KeyIndex::with_keyring(keyring()));
     let past = SystemTime::now() - Duration::from_secs(60);
     keys.publish(
         vec![

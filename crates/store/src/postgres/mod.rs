@@ -24,20 +24,27 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRo
 use sqlx::{ConnectOptions, Postgres, Transaction};
 use tokio::sync::watch;
 
-use crate::StoreError;
 use crate::feed::ChangeFeed;
 use crate::model::ChangeMarker;
 use crate::sql::backend::{Backend, change_seq, publish_seq};
 use crate::sql::{Arg, EmbeddedMigration, SqlConn, SqlRow, map_err, run_migrations};
+use crate::{Keyring, StoreError};
 
 crate::sql::sqlx_adapter!(Postgres, PgConnection, PgRow);
 crate::sql::delegate::impl_key_repository!(PgStore);
 
-const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "management",
+        include_str!("../../migrations/postgres/0002_management.sql"),
+    ),
+];
 
 /// Upper bound for establishing or acquiring a connection before reporting `Unavailable`.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -54,6 +61,7 @@ pub struct PgStore {
     pool: PgPool,
     options: PgConnectOptions,
     local_tx: Arc<watch::Sender<i64>>,
+    keyring: Arc<Keyring>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -68,15 +76,20 @@ impl PgStore {
     /// up to date. Fails with `Invalid` for a malformed URL (the URL is not echoed: it may hold
     /// a password) and with `Unavailable` if the server cannot be reached within
     /// `CONNECT_TIMEOUT` (2 s).
-    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+    /// `keyring` hashes credentials and encrypts secrets at rest; every node of a cluster must
+    /// use the same master key.
+    pub async fn connect(url: &str, keyring: Arc<Keyring>) -> Result<PgStore, StoreError> {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|_| StoreError::Invalid("the PostgreSQL URL could not be parsed".into()))?;
-        Self::connect_with(options).await
+        Self::connect_with(options, keyring).await
     }
 
     /// Private so no sqlx type appears in the public API; `connect` is the way in.
-    async fn connect_with(options: PgConnectOptions) -> Result<PgStore, StoreError> {
+    async fn connect_with(
+        options: PgConnectOptions,
+        keyring: Arc<Keyring>,
+    ) -> Result<PgStore, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(CONNECT_TIMEOUT)
@@ -95,6 +108,7 @@ impl PgStore {
             pool,
             options,
             local_tx: Arc::new(watch::channel(0).0),
+            keyring,
         };
         let seq = change_seq(&store).await?;
         store.local_tx.send_replace(seq);
@@ -113,6 +127,10 @@ impl Backend for PgStore {
     type Conn = PgConnection;
     type Tx = Transaction<'static, Postgres>;
     type Read = PoolConnection<Postgres>;
+
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
 
     async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
@@ -172,9 +190,12 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_urls_are_invalid_and_not_echoed() {
-        let err = PgStore::connect("postgres://user:s3cret@[bad")
-            .await
-            .unwrap_err();
+        let err = PgStore::connect(
+            "postgres://user:s3cret@[bad",
+            Arc::new(Keyring::ephemeral()),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
         assert!(!format!("{err} {err:?}").contains("s3cret"));
     }

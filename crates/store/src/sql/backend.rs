@@ -21,6 +21,8 @@ pub(crate) trait Backend: Send + Sync {
     /// A connection for reads.
     type Read: DerefMut<Target = Self::Conn> + Send;
 
+    /// The keys for hashing credentials and encrypting secrets at rest.
+    fn keyring(&self) -> &crate::Keyring;
     /// Starts a write transaction holding the backend's writer lock.
     async fn begin_write(&self) -> Result<Self::Tx, StoreError>;
     async fn commit_tx(tx: Self::Tx) -> Result<(), StoreError>;

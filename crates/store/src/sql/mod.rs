@@ -7,6 +7,7 @@
 //! portable (`$n` placeholders, `ON CONFLICT DO NOTHING`, `RETURNING`); only connection setup,
 //! write locking and the change marker differ per backend.
 
+pub(crate) mod audit;
 pub(crate) mod backend;
 pub(crate) mod delegate;
 pub(crate) mod repo;
@@ -26,6 +27,7 @@ pub(crate) enum Arg<'a> {
     Text(&'a str),
     Int(i64),
     OptInt(Option<i64>),
+    OptText(Option<&'a str>),
     Bytes(&'a [u8]),
 }
 
@@ -34,6 +36,7 @@ pub(crate) trait SqlRow: Send {
     fn text(&self, col: &str) -> Result<String, StoreError>;
     fn int(&self, col: &str) -> Result<i64, StoreError>;
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
 }
 
@@ -67,6 +70,7 @@ macro_rules! sqlx_adapter {
                 Arg::Text(v) => q.bind(v.to_owned()),
                 Arg::Int(v) => q.bind(v),
                 Arg::OptInt(v) => q.bind(v),
+                Arg::OptText(v) => q.bind(v.map(str::to_owned)),
                 Arg::Bytes(v) => q.bind(v.to_vec()),
             })
         }
@@ -79,6 +83,9 @@ macro_rules! sqlx_adapter {
                 sqlx::Row::try_get(self, col).map_err($crate::sql::map_err)
             }
             fn opt_int(&self, col: &str) -> Result<Option<i64>, $crate::StoreError> {
+                sqlx::Row::try_get(self, col).map_err($crate::sql::map_err)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, $crate::StoreError> {
                 sqlx::Row::try_get(self, col).map_err($crate::sql::map_err)
             }
             fn bytes(&self, col: &str) -> Result<Vec<u8>, $crate::StoreError> {

@@ -24,7 +24,11 @@ const KEY_ATTEMPTS: usize = 5;
 
 pub(crate) type KeyGen<'a> = &'a mut (dyn FnMut() -> Result<SecretKey, StoreError> + Send);
 
-async fn commit<B: Backend>(b: &B, tx: B::Tx, seq: Option<i64>) -> Result<(), StoreError> {
+pub(crate) async fn commit<B: Backend>(
+    b: &B,
+    tx: B::Tx,
+    seq: Option<i64>,
+) -> Result<(), StoreError> {
     B::commit_tx(tx).await?;
     if let Some(seq) = seq {
         b.publish_local(seq);
@@ -67,7 +71,7 @@ pub(crate) async fn create_key_with<B: Backend>(
                     Arg::Text(&id),
                     Arg::Text(app_id),
                     Arg::Text(secret.prefix()),
-                    Arg::Bytes(&secret.hash().as_bytes()[..]),
+                    Arg::Bytes(&b.keyring().hash_credential(secret.expose()).as_bytes()[..]),
                     Arg::Int(to_millis(now)),
                     Arg::OptInt(expires_at.map(to_millis)),
                 ],
@@ -322,7 +326,7 @@ pub(crate) async fn load_credentials<B: Backend>(
     rows.iter().map(rows::credential).collect()
 }
 
-async fn log_change<C: SqlConn + ?Sized>(
+pub(crate) async fn log_change<C: SqlConn + ?Sized>(
     conn: &mut C,
     entity: &str,
     entity_id: &str,

@@ -23,20 +23,27 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Sqlite, Transaction};
 use tokio::sync::{Mutex, watch};
 
-use crate::StoreError;
 use crate::model::ChangeMarker;
 use crate::sql::backend::{Backend, read_seq};
 use crate::sql::{EmbeddedMigration, SqlRow, map_err, run_migrations};
+use crate::{Keyring, StoreError};
 
 crate::sql::sqlx_adapter!(Sqlite, SqliteConnection, SqliteRow);
 crate::sql::delegate::impl_key_repository!(SqliteStore);
 
 /// Embedded migrations (see [`crate::sql`] for why not `sqlx::migrate!`).
-const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "management",
+        include_str!("../../migrations/sqlite/0002_management.sql"),
+    ),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_SIZE: u32 = 4;
@@ -48,6 +55,7 @@ pub struct SqliteStore {
     /// Dedicated connection for `change_marker` (see module docs); `None` once closed.
     watch_conn: Arc<Mutex<Option<SqliteConnection>>>,
     local_tx: Arc<watch::Sender<i64>>,
+    keyring: Arc<Keyring>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -71,15 +79,15 @@ fn is_busy(err: &StoreError) -> bool {
 
 impl SqliteStore {
     /// Opens (creating if missing, with parent directories) the database at `path` and brings
-    /// its schema up to date.
-    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+    /// its schema up to date. `keyring` hashes credentials and encrypts secrets at rest.
+    pub async fn open(path: &Path, keyring: Arc<Keyring>) -> Result<SqliteStore, StoreError> {
         prepare_file(path)?;
         // Two processes opening a fresh file at once (gateway and CLI) race to switch it to WAL;
         // SQLite answers that switch with SQLITE_BUSY at once instead of waiting for the busy
         // timeout, so the whole open is retried for a short while.
         let mut attempt: u32 = 0;
         loop {
-            match Self::open_once(path).await {
+            match Self::open_once(path, Arc::clone(&keyring)).await {
                 Err(e) if attempt < 20 && is_busy(&e) => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(
@@ -92,7 +100,7 @@ impl SqliteStore {
         }
     }
 
-    async fn open_once(path: &Path) -> Result<SqliteStore, StoreError> {
+    async fn open_once(path: &Path, keyring: Arc<Keyring>) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -104,13 +112,13 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(StoreError::unavailable)?;
-        Self::finish_open(pool, options).await
+        Self::finish_open(pool, options, keyring).await
     }
 
     /// A private in-memory database, for tests. A plain `:memory:` database exists per
     /// connection, so this uses a uniquely named shared-cache database and keeps connections
     /// alive for the store's lifetime (the database vanishes with its last connection).
-    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+    pub async fn open_in_memory(keyring: Arc<Keyring>) -> Result<SqliteStore, StoreError> {
         // The `file:` URI form is what makes SQLite key the shared cache by name.
         let name = format!("file:{}", crate::secret::new_id("portcullis-mem")?);
         let options = SqliteConnectOptions::new()
@@ -127,12 +135,13 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(StoreError::unavailable)?;
-        Self::finish_open(pool, options).await
+        Self::finish_open(pool, options, keyring).await
     }
 
     async fn finish_open(
         pool: SqlitePool,
         options: SqliteConnectOptions,
+        keyring: Arc<Keyring>,
     ) -> Result<SqliteStore, StoreError> {
         run_migrations(MIGRATIONS, &pool).await?;
         let watch_conn = options.connect().await.map_err(StoreError::unavailable)?;
@@ -140,6 +149,7 @@ impl SqliteStore {
             pool,
             watch_conn: Arc::new(Mutex::new(Some(watch_conn))),
             local_tx: Arc::new(watch::channel(0).0),
+            keyring,
         };
         let seq = crate::sql::backend::change_seq(&store).await?;
         store.local_tx.send_replace(seq);
@@ -195,6 +205,10 @@ impl Backend for SqliteStore {
     type Tx = Transaction<'static, Sqlite>;
     type Read = PoolConnection<Sqlite>;
 
+    fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
     /// `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the busy
     /// timeout instead of one failing later on a stale read snapshot.
     async fn begin_write(&self) -> Result<Self::Tx, StoreError> {
@@ -239,11 +253,15 @@ mod tests {
     async fn reopening_an_existing_file_keeps_data_and_skips_migrations() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/dir/keys.db");
-        let store = SqliteStore::open(&path).await.unwrap();
+        let store = SqliteStore::open(&path, Arc::new(Keyring::ephemeral()))
+            .await
+            .unwrap();
         use crate::KeyRepository;
         store.ensure_developer("a@example.com", "A").await.unwrap();
         store.close().await;
-        let again = SqliteStore::open(&path).await.unwrap();
+        let again = SqliteStore::open(&path, Arc::new(Keyring::ephemeral()))
+            .await
+            .unwrap();
         assert_eq!(again.change_seq().await.unwrap(), 1);
         #[cfg(unix)]
         {
@@ -255,7 +273,9 @@ mod tests {
 
     #[tokio::test]
     async fn closed_store_reports_unavailable() {
-        let store = SqliteStore::open_in_memory().await.unwrap();
+        let store = SqliteStore::open_in_memory(Arc::new(Keyring::ephemeral()))
+            .await
+            .unwrap();
         store.close().await;
         assert!(matches!(
             store.watch_marker().await,

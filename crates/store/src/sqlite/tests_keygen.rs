@@ -7,7 +7,9 @@ use crate::{KeyRepository, KeyStatus, StoreError};
 
 #[tokio::test]
 async fn a_colliding_prefix_draws_a_new_key() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    let store = SqliteStore::open_in_memory(std::sync::Arc::new(crate::Keyring::ephemeral()))
+        .await
+        .unwrap();
     let app = store.ensure_app("a@example.com", "shop").await.unwrap();
     let first = "pcl_SAMEPFX1aaaaaaaaaaaaaaaaaaaaaaaa";
     let clash = "pcl_SAMEPFX1bbbbbbbbbbbbbbbbbbbbbbbb";
@@ -41,7 +43,9 @@ async fn a_colliding_prefix_draws_a_new_key() {
 
 #[tokio::test]
 async fn endless_collisions_give_up_with_conflict_and_write_nothing() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
+    let store = SqliteStore::open_in_memory(std::sync::Arc::new(crate::Keyring::ephemeral()))
+        .await
+        .unwrap();
     let app = store.ensure_app("a@example.com", "shop").await.unwrap();
     let key = "pcl_STUCKPFXaaaaaaaaaaaaaaaaaaaaaaaa";
     create_key_with(&store, &app.id, None, &mut || {

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::test_keyring;
 use portcullis_store::{IndexSync, KeyIndex, KeyLookup, KeyRepository, PgStore, SqliteStore};
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -57,12 +58,12 @@ impl TestDb {
 
     pub(crate) async fn open_handle(&self) -> Handle {
         match self {
-            TestDb::Sqlite(path) => {
-                Handle::Sqlite(Arc::new(SqliteStore::open(path).await.unwrap()))
-            }
-            TestDb::Postgres { url, .. } => {
-                Handle::Postgres(Arc::new(PgStore::connect(url).await.unwrap()))
-            }
+            TestDb::Sqlite(path) => Handle::Sqlite(Arc::new(
+                SqliteStore::open(path, test_keyring()).await.unwrap(),
+            )),
+            TestDb::Postgres { url, .. } => Handle::Postgres(Arc::new(
+                PgStore::connect(url, test_keyring()).await.unwrap(),
+            )),
         }
     }
 
@@ -157,7 +158,7 @@ pub(crate) async fn eventually(
 
 /// Starts an [`IndexSync`] on `store` (as a gateway node does) and waits for its first load.
 pub(crate) async fn start_index(store: Arc<dyn KeyRepository>, poll: Duration) -> Arc<KeyIndex> {
-    let index = Arc::new(KeyIndex::new());
+    let index = Arc::new(KeyIndex::with_keyring(test_keyring()));
     IndexSync::spawn(store, Arc::clone(&index), poll);
     tokio::time::timeout(WITHIN, index.wait_for_seq(0))
         .await

@@ -5,14 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use portcullis_store::{
-    AppStatus, DeveloperStatus, IndexSync, KeyHash, KeyIndex, KeyLookup, KeyRepository, KeyStatus,
+    AppStatus, DeveloperStatus, IndexSync, KeyIndex, KeyLookup, KeyRepository, KeyStatus,
     StoreError,
 };
 
 use super::harness::TestDb;
+use crate::test_keyring;
 
 async fn fresh_index(store: &dyn KeyRepository) -> KeyIndex {
-    let index = KeyIndex::new();
+    let index = KeyIndex::with_keyring(test_keyring());
     IndexSync::refresh(store, &index).await.unwrap();
     index
 }
@@ -202,7 +203,10 @@ pub(crate) async fn key_is_shown_once_and_only_its_hash_is_stored(db: TestDb) {
     assert!(!listed.contains(&plaintext[12..]));
     let creds = store.load_credentials().await.unwrap();
     assert_eq!(creds.len(), 1);
-    assert_eq!(creds[0].key_hash, KeyHash::of(&plaintext));
+    assert_eq!(
+        creds[0].key_hash,
+        test_keyring().hash_credential(&plaintext)
+    );
     assert_eq!(
         (creds[0].key_id.as_str(), creds[0].prefix.as_str()),
         (rec.id.as_str(), rec.prefix.as_str())

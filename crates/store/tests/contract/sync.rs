@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use portcullis_store::{DEFAULT_POLL, IndexSync, KeyIndex, KeyLookup};
 
 use super::harness::{TestDb, WITHIN, eventually, start_index};
+use crate::test_keyring;
 
 pub(crate) async fn a_second_handle_sees_creates_and_revokes(db: TestDb) {
     let index = start_index(db.open().await, DEFAULT_POLL).await;
@@ -91,7 +92,7 @@ pub(crate) async fn an_unreadable_database_keeps_the_last_snapshot_serving(db: T
     let store = handle.repo();
     let app = store.ensure_app("a@example.com", "shop").await.unwrap();
     let (_, secret) = store.create_key(&app.id, None).await.unwrap();
-    let index = Arc::new(KeyIndex::new());
+    let index = Arc::new(KeyIndex::with_keyring(test_keyring()));
     let task = IndexSync::spawn(
         Arc::clone(&store),
         Arc::clone(&index),
