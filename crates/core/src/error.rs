@@ -79,6 +79,12 @@ conditions! {
     app_revoked => (UNAUTHORIZED, "app.revoked", "App revoked", Client);
     /// The developer owning the app is inactive.
     developer_inactive => (UNAUTHORIZED, "developer.inactive", "Developer inactive", Client);
+    /// No bearer token was presented (`verify-jwt`).
+    token_missing => (UNAUTHORIZED, "token.missing", "Access token required", Client);
+    /// The token is malformed, forged, for another issuer or audience, or otherwise invalid.
+    token_invalid => (UNAUTHORIZED, "token.invalid", "Invalid access token", Client);
+    /// The token's `exp` has passed.
+    token_expired => (UNAUTHORIZED, "token.expired", "Access token expired", Client);
     /// A rate limit (spike arrest) was exceeded.
     rate_exceeded => (TOO_MANY_REQUESTS, "rate.exceeded", "Rate limit exceeded", Client);
     /// The client IP is not allowed.
