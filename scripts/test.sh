@@ -15,3 +15,6 @@ cargo nextest run --workspace --no-fail-fast --failure-output final
 
 echo "== doc tests"
 cargo test --workspace --doc --quiet
+
+echo "== fuzz smoke (bounded, committed seed corpus)"
+scripts/fuzz-smoke.sh
