@@ -87,7 +87,8 @@ struct Compiler<'c, 'l> {
 
 impl Compiler<'_, '_> {
     fn compile(&mut self, f: &FileConfig) -> Snapshot {
-        let server = self.server(f);
+        let declared = self.declared_environments(f);
+        let server = self.server(f, declared.as_deref());
         let trusted_proxies = f
             .trusted_proxies
             .iter()
@@ -101,7 +102,7 @@ impl Compiler<'_, '_> {
         let pre = self.policies(&f.hooks.pre_api, "/hooks/pre_api", Phase::Request);
         let post = self.policies(&f.hooks.post_api, "/hooks/post_api", Phase::Response);
         let mut names = HashSet::new();
-        let mut routes = HashSet::new();
+        let mut routes = RouteKeys::default();
         let mut apis = Vec::new();
         for (i, api) in f.apis.iter().enumerate() {
             let at = format!("/apis/{i}");
@@ -111,15 +112,19 @@ impl Compiler<'_, '_> {
                     format!("duplicate API name '{}'", api.name),
                 );
             }
-            if let Some(route) = self.api(api, &at, f, &pre, &post) {
-                let mut hosts: Vec<_> = api.hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
-                hosts.sort();
-                if !routes.insert((route.base_path.clone(), hosts)) {
+            let environments = self.api_environments(api, &at, declared.as_deref());
+            if let Some(route) = self.api(api, &at, f, &pre, &post, environments) {
+                if let Some(other) = routes.claim(&route, &api.hosts) {
                     self.errs.at(
                         &format!("{at}/base_path"),
                         format!(
-                            "another API already serves base path '{}' for the same hosts",
-                            route.base_path
+                            "another API ('{other}') already serves base path '{}' for the same hosts in {}",
+                            route.base_path,
+                            if route.environments.is_some() {
+                                "an overlapping environment"
+                            } else {
+                                "every environment"
+                            }
                         ),
                     );
                 }
@@ -151,10 +156,11 @@ impl Compiler<'_, '_> {
             trusted_proxies,
             access_log: f.access_log.enabled,
             apis,
+            environments: declared,
         }
     }
 
-    fn server(&mut self, f: &FileConfig) -> ServerSettings {
+    fn server(&mut self, f: &FileConfig, declared: Option<&[Arc<str>]>) -> ServerSettings {
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         if f.listeners.is_empty() {
             self.errs
@@ -181,6 +187,7 @@ impl Compiler<'_, '_> {
                     format!("address {a} is used twice"),
                 );
             }
+            self.environment_ref(&l.environment, &format!("{at}/environment"), declared);
             let spec = ListenerSpec::from_model(l, address.unwrap_or(unspecified), self.base);
             if let Some((cert, key)) = &spec.tls {
                 for (file, field) in [(cert, "cert"), (key, "key")] {
@@ -261,6 +268,7 @@ impl Compiler<'_, '_> {
         f: &FileConfig,
         pre: &[PipelineEntry],
         post: &[PipelineEntry],
+        environments: Option<Vec<Arc<str>>>,
     ) -> Option<ApiRoute> {
         if api.name.is_empty()
             || !api
@@ -345,7 +353,8 @@ impl Compiler<'_, '_> {
             index: 0,
             name: api.name.as_str().into(),
             hosts,
-            base_path: base_path?,
+            base_path: base_path?.into(),
+            environments,
             strip_base_path: api.strip_base_path,
             max_body: api.max_body.unwrap_or(f.limits.max_body).0,
             upstream: Arc::new(upstream?),
@@ -520,6 +529,9 @@ fn parse_target(raw: &str) -> Result<TargetSpec, String> {
         base_path: uri.path().trim_end_matches('/').to_owned(),
     })
 }
+
+mod environments;
+use environments::RouteKeys;
 
 #[cfg(test)]
 mod tests;

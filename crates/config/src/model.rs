@@ -36,6 +36,12 @@ pub struct FileConfig {
     /// The APIs (proxies) this gateway serves.
     #[serde(default)]
     pub apis: Vec<Api>,
+    /// Declares the environments (e.g. `[test, prod]`). Optional: when present, every
+    /// environment a listener or an API names must be listed here, so a typo cannot deploy an
+    /// API nowhere. Names: lower-case letters, digits and `-`, starting with a letter or
+    /// digit, at most 63 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
 }
 
 /// A listening socket for API traffic.
@@ -50,6 +56,17 @@ pub struct Listener {
     /// speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ListenerTls>,
+    /// The environment this listener serves: only APIs deployed to it are routed here, and API
+    /// products are checked against it. Changing it needs a restart.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+}
+
+/// The environment of a listener that does not name one.
+pub const DEFAULT_ENVIRONMENT: &str = "default";
+
+fn default_environment() -> String {
+    DEFAULT_ENVIRONMENT.into()
 }
 
 /// TLS certificate files of a listener (PEM). Relative paths are relative to the config file.
@@ -192,6 +209,10 @@ pub struct Api {
     /// Host names this API answers for (exact, or `*.example.com`). Empty: any host.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Environments this API is deployed to (e.g. `[test, prod]`): it is routed only on
+    /// listeners of these environments. Absent: every environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environments: Option<Vec<String>>,
     /// Remove the base path before forwarding (`/orders/v1/x` → target path + `/x`).
     #[serde(default = "yes")]
     pub strip_base_path: bool,

@@ -68,6 +68,8 @@ pub struct ListenerSpec {
     pub address: SocketAddr,
     /// Certificate and key paths, resolved against the config file's directory.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The environment it serves (`default` unless configured).
+    pub environment: Arc<str>,
 }
 
 impl ListenerSpec {
@@ -79,6 +81,7 @@ impl ListenerSpec {
                 .tls
                 .as_ref()
                 .map(|t| (base.join(&t.cert), base.join(&t.key))),
+            environment: l.environment.as_str().into(),
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct Snapshot {
     pub access_log: bool,
     /// APIs in routing order (longest base path first; host-specific before host-less).
     pub apis: Vec<Arc<ApiRoute>>,
+    /// The top-level `environments` declaration, if the file has one.
+    pub environments: Option<Vec<Arc<str>>>,
 }
 
 /// One upstream target.
@@ -180,7 +185,9 @@ pub struct ApiRoute {
     /// Hosts (empty: any).
     pub hosts: Vec<HostPattern>,
     /// Base path, normalised, without trailing slash (`/` alone for the root).
-    pub base_path: String,
+    pub base_path: Arc<str>,
+    /// Environments the API is deployed to (None: every environment).
+    pub environments: Option<Vec<Arc<str>>>,
     /// Strip the base path before forwarding.
     pub strip_base_path: bool,
     /// Body limit in bytes.
@@ -207,24 +214,38 @@ pub struct FlowRoute {
 }
 
 impl Snapshot {
-    /// Finds the API for a host (lower case, without port) and a normalised path.
-    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&Arc<ApiRoute>> {
+    /// Finds the API deployed to `environment` (the listener's) for a host (lower case, without
+    /// port) and a normalised path. APIs of other environments are invisible: the request gets
+    /// the same "no route" answer as for a path no API serves.
+    pub fn route(
+        &self,
+        environment: &str,
+        host: Option<&str>,
+        path: &str,
+    ) -> Option<&Arc<ApiRoute>> {
         self.apis.iter().find(|api| {
             let host_ok = api.hosts.is_empty()
                 || host.is_some_and(|h| api.hosts.iter().any(|p| p.matches(h)));
-            host_ok && api.remainder(path).is_some()
+            host_ok && api.deployed_to(environment) && api.remainder(path).is_some()
         })
     }
 }
 
 impl ApiRoute {
+    /// Whether the API is deployed to `environment`.
+    pub fn deployed_to(&self, environment: &str) -> bool {
+        self.environments
+            .as_ref()
+            .is_none_or(|envs| envs.iter().any(|e| &**e == environment))
+    }
+
     /// The path below the base path (`/orders/v1/a` → `/a`, `/orders/v1` → ``), if it matches
     /// on a segment boundary.
     pub fn remainder<'p>(&self, path: &'p str) -> Option<&'p str> {
-        if self.base_path == "/" {
+        if &*self.base_path == "/" {
             return Some(path);
         }
-        let rest = path.strip_prefix(self.base_path.as_str())?;
+        let rest = path.strip_prefix(&*self.base_path)?;
         (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
 

@@ -30,7 +30,9 @@ pub(crate) fn exchange(method: &str, uri: &str, headers: &[(&str, &str)]) -> Exc
         ctx: RequestCtx {
             request_id: "test-1".into(),
             client_ip: "192.0.2.10".parse().expect("literal IP"),
+            environment: "default".into(),
             api: "api".into(),
+            base_path: "/".into(),
             flow: None,
             path: uri.into(),
             identity: None,

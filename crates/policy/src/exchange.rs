@@ -68,8 +68,13 @@ pub struct RequestCtx {
     pub request_id: Arc<str>,
     /// Real client IP (after trusted-proxy rules).
     pub client_ip: IpAddr,
+    /// Environment of the listener the request arrived on (`default` unless configured).
+    pub environment: Arc<str>,
     /// Matched API name.
     pub api: Arc<str>,
+    /// Base path of the matched API: normalised, no trailing slash, `/` for the root. See
+    /// [`RequestCtx::path_suffix`].
+    pub base_path: Arc<str>,
     /// Matched flow name, if any.
     pub flow: Option<Arc<str>>,
     /// Normalised request path (what routing and policies saw, and what is forwarded).
@@ -80,6 +85,24 @@ pub struct RequestCtx {
     pub received_at: Instant,
     /// Events recorded by policies.
     pub events: Vec<PolicyEvent>,
+}
+
+impl RequestCtx {
+    /// The normalised path after the API's base path (Apigee's `proxy.pathsuffix`), which API
+    /// product resource paths are matched against: with base path `/orders/v1`, `/orders/v1/a/b`
+    /// gives `/a/b` and `/orders/v1` gives the empty string. With base path `/` it is the whole
+    /// path. The query string is never part of it.
+    pub fn path_suffix(&self) -> &str {
+        if &*self.base_path == "/" {
+            return &self.path;
+        }
+        match self.path.strip_prefix(&*self.base_path) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            // Not under the base path (cannot happen for a routed request): the whole path, so
+            // a product can never be satisfied by a suffix the request does not have.
+            _ => &self.path,
+        }
+    }
 }
 
 /// One request/response exchange as policies see it.
@@ -99,3 +122,38 @@ pub struct Exchange {
 /// `Exchange::request.extensions`; the proxy enforces it while streaming the body upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyLimit(pub u64);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(base_path: &str, path: &str) -> RequestCtx {
+        RequestCtx {
+            request_id: "r".into(),
+            client_ip: [127, 0, 0, 1].into(),
+            environment: "default".into(),
+            api: "api".into(),
+            base_path: base_path.into(),
+            flow: None,
+            path: path.into(),
+            identity: None,
+            received_at: Instant::now(),
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn path_suffix_is_the_path_below_the_base_path() {
+        for (base, path, suffix) in [
+            ("/orders/v1", "/orders/v1/a/b", "/a/b"),
+            ("/orders/v1", "/orders/v1", ""),
+            ("/orders/v1", "/orders/v1/", "/"),
+            ("/", "/", "/"),
+            ("/", "/x/y", "/x/y"),
+            // Not on a segment boundary: never shortened.
+            ("/orders/v1", "/orders/v10/a", "/orders/v10/a"),
+        ] {
+            assert_eq!(ctx(base, path).path_suffix(), suffix, "{base} {path}");
+        }
+    }
+}

@@ -43,6 +43,8 @@ pub struct ConnInfo {
     pub tls: bool,
     /// Listener name.
     pub listener: Arc<str>,
+    /// The environment the listener serves: only APIs deployed to it are routed.
+    pub environment: Arc<str>,
     /// Framing evidence from the connection's raw bytes (see [`crate::framing`]).
     pub framing: Arc<FramingFlags>,
 }
@@ -109,6 +111,7 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     let mut rec = LogRecord::new(
         request_id.clone(),
         conn.listener.clone(),
+        conn.environment.clone(),
         req.method(),
         client,
     );
@@ -120,7 +123,7 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
             .with_detail("both Content-Length and Transfer-Encoding are present")
             .closing_connection())
     } else {
-        route(snap, &req)
+        route(snap, &conn.environment, &req)
     };
     let Routed { api, flow, path } = match routed {
         Ok(r) => r,
@@ -152,7 +155,9 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
         ctx: RequestCtx {
             request_id: request_id.clone(),
             client_ip: client,
+            environment: conn.environment.clone(),
             api: api.name.clone(),
+            base_path: api.base_path.clone(),
             flow: flow.map(|f| f.name.clone()),
             path,
             identity: None,
@@ -315,8 +320,12 @@ struct Routed<'s> {
     path: String,
 }
 
-/// Edge checks, path normalisation and routing.
-fn route<'s>(snap: &'s Snapshot, req: &Request<Incoming>) -> Result<Routed<'s>, GatewayError> {
+/// Edge checks, path normalisation and routing (among the APIs deployed to `environment`).
+fn route<'s>(
+    snap: &'s Snapshot,
+    environment: &str,
+    req: &Request<Incoming>,
+) -> Result<Routed<'s>, GatewayError> {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     check_head(uri_len, req.version(), req.headers(), &snap.limits)?;
     let path = normalize_path(req.uri().path())
@@ -333,9 +342,11 @@ fn route<'s>(snap: &'s Snapshot, req: &Request<Incoming>) -> Result<Routed<'s>, 
             };
             h.to_ascii_lowercase()
         });
-    let api = snap.route(host.as_deref(), &path).ok_or_else(|| {
-        GatewayError::route_not_found().with_detail("no API is configured for this path")
-    })?;
+    let api = snap
+        .route(environment, host.as_deref(), &path)
+        .ok_or_else(|| {
+            GatewayError::route_not_found().with_detail("no API is configured for this path")
+        })?;
     let relative = api.remainder(&path).unwrap_or_default();
     let flow = api.flow(req.method(), relative);
     Ok(Routed { api, flow, path })

@@ -37,6 +37,8 @@ pub struct LogRecord {
     pub request_id: Arc<str>,
     /// Listener name.
     pub listener: Arc<str>,
+    /// Environment the listener serves.
+    pub environment: Arc<str>,
     /// API name (absent when routing failed).
     pub api: Option<Arc<str>>,
     /// Flow name.
@@ -74,6 +76,7 @@ impl LogRecord {
     pub fn new(
         request_id: Arc<str>,
         listener: Arc<str>,
+        environment: Arc<str>,
         method: &http::Method,
         client_ip: IpAddr,
     ) -> Self {
@@ -81,6 +84,7 @@ impl LogRecord {
             time: SystemTime::now(),
             request_id,
             listener,
+            environment,
             api: None,
             flow: None,
             method: method.clone(),
@@ -217,6 +221,7 @@ mod tests {
                 time: SystemTime::now(),
                 request_id: "r1".into(),
                 listener: "public".into(),
+                environment: "prod".into(),
                 api: Some("orders".into()),
                 flow: None,
                 method: http::Method::GET,
@@ -241,6 +246,7 @@ mod tests {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 assert_eq!(v["request_id"], "r1");
                 assert_eq!(v["api"], "orders");
+                assert_eq!(v["environment"], "prod");
                 assert_eq!(v["status"], 200);
                 assert_eq!(v["bytes_out"], 12);
                 assert_eq!(v["app_id"], "app_1");

@@ -71,6 +71,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
+    // A listener's environment is part of the settings a reload cannot change, so it is read
+    // once here rather than per request.
+    let environment = listener_environment(&gateway, &name);
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -91,6 +94,7 @@ pub async fn serve(
                     peer,
                     tls: tls.is_some(),
                     listener: name.clone(),
+                    environment: environment.clone(),
                     framing: Arc::new(FramingFlags::default()),
                 };
                 let limits = gateway.snapshot().limits.clone();
@@ -112,6 +116,20 @@ pub async fn serve(
     {
         tracing::warn!(listener = %name, "grace period ended with connections still open");
     }
+}
+
+/// The environment configured for the listener called `name`.
+fn listener_environment(gateway: &Gateway, name: &str) -> Arc<str> {
+    let snapshot = gateway.snapshot();
+    snapshot
+        .server
+        .listeners
+        .iter()
+        .find(|l| l.name == name)
+        .map_or_else(
+            || portcullis_config::model::DEFAULT_ENVIRONMENT.into(),
+            |l| l.environment.clone(),
+        )
 }
 
 fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {

@@ -23,7 +23,7 @@ fn minimal_config_compiles() {
     let snap = compile(MINIMAL).unwrap();
     assert_eq!(snap.apis.len(), 1);
     let api = &snap.apis[0];
-    assert_eq!(api.base_path, "/orders/v1");
+    assert_eq!(&*api.base_path, "/orders/v1");
     assert_eq!(api.upstream.targets[0].base_path, "/api");
     assert_eq!(api.upstream.targets[0].authority.as_str(), "127.0.0.1:9000");
     assert_eq!(
@@ -121,7 +121,10 @@ apis:
   - { name: hosted, base_path: /orders/v1, hosts: [\"*.example.com\"], upstream: { targets: [\"http://a:1\"] } }
 ";
     let snap = compile(src).unwrap();
-    let name = |host: Option<&str>, path: &str| snap.route(host, path).map(|a| a.name.to_string());
+    let name = |host: Option<&str>, path: &str| {
+        snap.route("default", host, path)
+            .map(|a| a.name.to_string())
+    };
     assert_eq!(name(None, "/orders/v1/x").as_deref(), Some("v1"));
     assert_eq!(
         name(Some("api.example.com"), "/orders/v1/x").as_deref(),
@@ -162,4 +165,121 @@ fn editor_schema_is_valid_json_schema() {
     let schema = crate::editor_schema();
     assert!(jsonschema::validator_for(&schema).is_ok());
     assert_eq!(schema["title"], "Portcullis gateway configuration");
+}
+
+#[test]
+fn environments_route_and_share_base_paths_when_disjoint() {
+    let src = "\
+environments: [test, prod]
+listeners:
+  - { name: t, address: \"127.0.0.1:0\", environment: test }
+  - { name: p, address: \"127.0.0.1:0\", environment: prod }
+apis:
+  - { name: orders-test, base_path: /orders, environments: [test], upstream: { targets: [\"http://a:1\"] } }
+  - { name: orders-prod, base_path: /orders, environments: [prod], upstream: { targets: [\"http://b:1\"] } }
+  - { name: both, base_path: /both, upstream: { targets: [\"http://a:1\"] } }
+";
+    let snap = compile(src).unwrap();
+    let envs: Vec<&str> = snap
+        .server
+        .listeners
+        .iter()
+        .map(|l| &*l.environment)
+        .collect();
+    assert_eq!(envs, ["test", "prod"]);
+    assert_eq!(
+        snap.environments
+            .as_deref()
+            .map(|e| e.iter().map(|s| &**s).collect::<Vec<_>>()),
+        Some(vec!["test", "prod"])
+    );
+    let name = |env: &str, path: &str| snap.route(env, None, path).map(|a| a.name.to_string());
+    assert_eq!(name("test", "/orders/1").as_deref(), Some("orders-test"));
+    assert_eq!(name("prod", "/orders/1").as_deref(), Some("orders-prod"));
+    assert_eq!(name("dev", "/orders/1"), None);
+    // No `environments`: deployed everywhere.
+    assert_eq!(name("test", "/both").as_deref(), Some("both"));
+    assert_eq!(name("anything", "/both").as_deref(), Some("both"));
+}
+
+#[test]
+fn listener_environment_defaults_to_default() {
+    let snap = compile(MINIMAL).unwrap();
+    assert_eq!(&*snap.server.listeners[0].environment, "default");
+    assert!(snap.environments.is_none());
+    assert!(snap.apis[0].environments.is_none());
+    assert!(snap.apis[0].deployed_to("default"));
+}
+
+#[test]
+fn environment_errors_name_the_field() {
+    let src = "\
+environments: [test, prod, test, Bad_Name]
+listeners:
+  - { name: a, address: \"127.0.0.1:0\" }
+  - { name: b, address: \"127.0.0.1:0\", environment: staging }
+  - { name: c, address: \"127.0.0.1:0\", environment: \"-x\" }
+apis:
+  - name: one
+    base_path: /one
+    environments: [prod, qa, prod]
+    upstream: { targets: [\"http://a:1\"] }
+  - { name: two, base_path: /two, environments: [], upstream: { targets: [\"http://a:1\"] } }
+";
+    let errs = compile(src).unwrap_err().0;
+    let rendered: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    let expect = [
+        "line 1: environments[2]: environment 'test' is declared twice",
+        "line 1: environments[3]: invalid environment name 'Bad_Name': use lower-case letters",
+        "line 3: listeners[0].environment: environment 'default' (the default when a listener names none) is not declared in the top-level `environments` (test, prod)",
+        "line 4: listeners[1].environment: environment 'staging' is not declared",
+        "line 5: listeners[2].environment: invalid environment name '-x'",
+        "line 9: apis[0].environments[1]: environment 'qa' is not declared",
+        "line 9: apis[0].environments[2]: environment 'prod' is listed twice",
+        "line 11: apis[1].environments: list at least one environment, or remove the field",
+    ];
+    for want in expect {
+        assert!(
+            rendered.iter().any(|e| e.starts_with(want)),
+            "missing {want:?} in {rendered:#?}"
+        );
+    }
+    assert_eq!(rendered.len(), expect.len(), "{rendered:#?}");
+}
+
+#[test]
+fn undeclared_environments_are_fine_without_a_declaration() {
+    let src = "\
+listeners: [ { name: a, address: \"127.0.0.1:0\", environment: prod } ]
+apis:
+  - { name: x, base_path: /x, environments: [staging], upstream: { targets: [\"http://a:1\"] } }
+";
+    let snap = compile(src).unwrap();
+    // Deployed to an environment no listener of this node serves: valid (another node sharing
+    // the file may serve it), just not routed here.
+    assert!(snap.route("prod", None, "/x").is_none());
+    assert!(snap.route("staging", None, "/x").is_some());
+}
+
+#[test]
+fn same_base_path_in_overlapping_environments_is_refused() {
+    let src = "\
+listeners: [ { name: a, address: \"127.0.0.1:0\" } ]
+apis:
+  - { name: a, base_path: /x, environments: [test, prod], upstream: { targets: [\"http://a:1\"] } }
+  - { name: b, base_path: /x, environments: [prod], upstream: { targets: [\"http://a:1\"] } }
+  - { name: c, base_path: /x/, upstream: { targets: [\"http://a:1\"] } }
+  - { name: d, base_path: /y, upstream: { targets: [\"http://a:1\"] } }
+  - { name: e, base_path: /y, environments: [dev], upstream: { targets: [\"http://a:1\"] } }
+";
+    let errs = compile(src).unwrap_err().0;
+    let rendered: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        rendered,
+        [
+            "line 4: apis[1].base_path: another API ('a') already serves base path '/x' for the same hosts in an overlapping environment",
+            "line 5: apis[2].base_path: another API ('a') already serves base path '/x' for the same hosts in every environment",
+            "line 7: apis[4].base_path: another API ('d') already serves base path '/y' for the same hosts in an overlapping environment",
+        ]
+    );
 }

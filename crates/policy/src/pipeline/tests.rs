@@ -47,7 +47,9 @@ fn exchange() -> Exchange {
         ctx: RequestCtx {
             request_id: "r1".into(),
             client_ip: [127, 0, 0, 1].into(),
+            environment: "default".into(),
             api: "api".into(),
+            base_path: "/".into(),
             flow: None,
             path: "/".into(),
             identity: None,
