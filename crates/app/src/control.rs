@@ -120,6 +120,7 @@ impl Control for App {
                 json!({
                     "name": api.name,
                     "base_path": api.base_path,
+                    "environments": api.environments,
                     "request": api.pipeline.request_kinds().collect::<Vec<_>>(),
                     "response": api.pipeline.response_kinds().collect::<Vec<_>>(),
                     "flows": flows,
@@ -127,9 +128,17 @@ impl Control for App {
                 })
             })
             .collect();
+        let listeners: Vec<_> = self
+            .server
+            .listeners
+            .iter()
+            .map(|l| json!({"name": l.name, "address": l.address.to_string(), "environment": l.environment}))
+            .collect();
         json!({
             "generation": self.generation(),
             "credentials": self.deps.keys.len(),
+            "environments": runtime.snapshot.environments,
+            "listeners": listeners,
             "apis": apis,
         })
     }
