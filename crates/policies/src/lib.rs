@@ -18,6 +18,7 @@ pub mod spike_arrest;
 #[cfg(test)]
 mod test_util;
 pub mod verify_api_key;
+pub mod verify_jwt;
 pub mod xml_threat_protection;
 
 pub use registry::{CompileCtx, CompileError, PolicyDeps, compile_policy, policy_kinds};

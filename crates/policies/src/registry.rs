@@ -98,6 +98,11 @@ static KINDS: &[KindEntry] = &[
         crate::verify_api_key::VerifyApiKeyConfig
     ),
     kind!(
+        "verify-jwt",
+        "Require a valid JWT from a configured issuer (JWKS, pinned algorithms).",
+        crate::verify_jwt::VerifyJwtConfig
+    ),
+    kind!(
         "access-control",
         "Allow or deny clients by IP address or network.",
         crate::access_control::AccessControlConfig

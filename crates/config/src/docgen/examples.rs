@@ -41,6 +41,28 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
         files: &[],
     },
     PolicyExample {
+        kind: "verify-jwt",
+        lists: REQUEST,
+        notes: "Protects against forged and misused JWTs from a third-party issuer: algorithms \
+                are pinned (`alg: none`, HMAC with a public key, RS/PS swaps are refused), keys \
+                come only from the configured JWKS (`jku`/`x5u`/`jwk` headers are never \
+                fetched), `exp` is required, `iss`/`aud` must match, unknown `crit` is refused, \
+                ID tokens can be refused as access tokens. The JWKS is cached per `max-age`; an \
+                unknown `kid` refetches it at most once per `refresh_interval`. Rejects with 401 \
+                (`token.missing`, `token.invalid`, `token.expired`) and a `WWW-Authenticate: \
+                Bearer` challenge. See docs/jwt.md.",
+        yaml: "\
+- verify-jwt:
+    issuer: https://idp.example.com/
+    jwks_url: https://idp.example.com/.well-known/jwks.json
+    audiences: [api://orders]
+    algorithms: [RS256, ES256]
+    token_types: [at+jwt]          # RFC 9068 access tokens only
+    claims_to_headers: { sub: x-user-id }
+",
+        files: &[],
+    },
+    PolicyExample {
         kind: "access-control",
         lists: REQUEST,
         notes: "Matches the client address after the `trusted_proxies` rules, so a spoofed \
