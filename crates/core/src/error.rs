@@ -111,6 +111,30 @@ conditions! {
     service_unavailable => (SERVICE_UNAVAILABLE, "gateway.unavailable", "Service unavailable", Internal);
     /// A gateway bug; details are logged, never returned.
     internal => (INTERNAL_SERVER_ERROR, "gateway.internal", "Internal error", Internal);
+    /// Admin API: no, unknown, expired or revoked bearer token.
+    admin_auth_required => (UNAUTHORIZED, "admin.auth_required", "Authentication required", Client);
+    /// Admin API: wrong username, password or TOTP code (deliberately not saying which).
+    admin_login_failed => (UNAUTHORIZED, "admin.login_failed", "Login failed", Client);
+    /// Admin API: too many failed logins for this username; `Retry-After` says when to retry.
+    admin_login_throttled => (TOO_MANY_REQUESTS, "admin.login_throttled", "Too many failed logins", Client);
+    /// Admin API: the caller's role does not allow this operation.
+    admin_forbidden => (FORBIDDEN, "admin.forbidden", "Not allowed for this role", Client);
+    /// Admin API: no such entity (or route).
+    admin_not_found => (NOT_FOUND, "admin.not_found", "Not found", Client);
+    /// Admin API: the route exists but not with this method.
+    admin_method_not_allowed => (METHOD_NOT_ALLOWED, "admin.method_not_allowed", "Method not allowed", Client);
+    /// Admin API: the change clashes with existing state (duplicate name, revoked parent, in use).
+    admin_conflict => (CONFLICT, "admin.conflict", "Conflict", Client);
+    /// Admin API: `If-Match` does not name the entity's current version.
+    admin_precondition_failed => (PRECONDITION_FAILED, "admin.precondition_failed", "Precondition failed", Client);
+    /// Admin API: the body is well-formed JSON but fields are invalid; `errors` lists each path.
+    admin_invalid => (UNPROCESSABLE_ENTITY, "admin.invalid", "Invalid request", Client);
+    /// Admin API: malformed JSON or query parameters.
+    admin_bad_request => (BAD_REQUEST, "admin.bad_request", "Malformed request", Client);
+    /// Admin API: the body is not `application/json`.
+    admin_unsupported_media_type => (UNSUPPORTED_MEDIA_TYPE, "admin.unsupported_media_type", "Unsupported media type", Client);
+    /// Admin API: the store cannot be reached; nothing was changed; `Retry-After` is set.
+    admin_store_unavailable => (SERVICE_UNAVAILABLE, "admin.store_unavailable", "Store unavailable", Internal);
 }
 
 impl GatewayError {
