@@ -428,6 +428,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn a_trailing_slash_never_changes_the_outcome(
+        (segs, pattern) in suffix(),
+        s in literal_suffix(),
+        fill in literal_segment(),
+    ) {
+        let p = pat(&pattern);
+        // A suffix the pattern must match: each `*` filled with one segment, each `**` with two.
+        let instance: Vec<String> = segs
+            .iter()
+            .map(|seg| match seg.as_str() {
+                "*" => fill.clone(),
+                "**" => format!("{fill}/{fill}"),
+                _ => seg.clone(),
+            })
+            .collect();
+        let instance = join(&instance, false);
+        prop_assert!(p.matches(&instance), "{} vs {}", pattern, instance);
+        // Any pattern against that instance and an arbitrary suffix, with and without slash.
+        for suffix in [instance.as_str(), s.as_str()] {
+            let bare = suffix.trim_end_matches('/');
+            let slashed = format!("{bare}/");
+            prop_assert_eq!(p.matches(bare), p.matches(&slashed));
+        }
+    }
+}
+
 #[test]
 fn only_slash_matches_the_empty_suffix() {
     for suffix in ["", "/"] {
