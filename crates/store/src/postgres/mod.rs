@@ -32,6 +32,7 @@ use crate::{Keyring, StoreError};
 
 crate::sql::sqlx_adapter!(Postgres, PgConnection, PgRow);
 crate::sql::delegate::impl_key_repository!(PgStore);
+crate::sql::delegate_admin::impl_admin_repositories!(PgStore);
 
 const MIGRATIONS: &[EmbeddedMigration] = &[
     (
@@ -44,6 +45,7 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "management",
         include_str!("../../migrations/postgres/0002_management.sql"),
     ),
+    (3, "kvm_admin", include_str!("../../migrations/postgres/0003_kvm_admin.sql")),
 ];
 
 /// Upper bound for establishing or acquiring a connection before reporting `Unavailable`.

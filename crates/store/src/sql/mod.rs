@@ -7,9 +7,12 @@
 //! portable (`$n` placeholders, `ON CONFLICT DO NOTHING`, `RETURNING`); only connection setup,
 //! write locking and the change marker differ per backend.
 
+pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod backend;
 pub(crate) mod delegate;
+pub(crate) mod delegate_admin;
+pub(crate) mod kvm;
 pub(crate) mod repo;
 pub(crate) mod rows;
 

@@ -30,6 +30,7 @@ use crate::{Keyring, StoreError};
 
 crate::sql::sqlx_adapter!(Sqlite, SqliteConnection, SqliteRow);
 crate::sql::delegate::impl_key_repository!(SqliteStore);
+crate::sql::delegate_admin::impl_admin_repositories!(SqliteStore);
 
 /// Embedded migrations (see [`crate::sql`] for why not `sqlx::migrate!`).
 const MIGRATIONS: &[EmbeddedMigration] = &[
@@ -43,6 +44,7 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "management",
         include_str!("../../migrations/sqlite/0002_management.sql"),
     ),
+    (3, "kvm_admin", include_str!("../../migrations/sqlite/0003_kvm_admin.sql")),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
