@@ -3,12 +3,15 @@
 //! What it protects: a stolen `admin_users` table must not give away passwords, so each is
 //! stored as an argon2id hash with a random salt and OWASP's minimum cost (19 MiB, 2 passes,
 //! 1 lane), which makes every guess cost tens of milliseconds of CPU and 19 MiB of memory.
-//! Hashing runs in `spawn_blocking` so a login never stalls the runtime's worker threads.
+//! Hashing runs in `spawn_blocking` so a login never stalls the runtime's worker threads, and
+//! at most [`MAX_CONCURRENT_HASHES`] run at once: a flood of logins queues instead of asking for
+//! 19 MiB per blocking thread (tokio allows 512 of them).
 //! Logins for unknown usernames verify against [`DUMMY_HASH`], so they take as long as real
 //! ones and response time does not reveal which users exist.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::StoreError;
@@ -23,6 +26,12 @@ const M_COST_KIB: u32 = 19 * 1024;
 const T_COST: u32 = 2;
 /// Argon2id lanes.
 const P_COST: u32 = 1;
+
+/// Hashes computed at once per process (≤ 8 × 19 MiB of memory).
+pub(crate) const MAX_CONCURRENT_HASHES: usize = 8;
+
+/// Admission to hashing, shared by every store in the process.
+static HASHING: Semaphore = Semaphore::const_new(MAX_CONCURRENT_HASHES);
 
 /// The hash of a random, forgotten password with the same parameters as real hashes: what
 /// a login for an unknown username is verified against, at the same cost as a real user.
@@ -55,24 +64,41 @@ pub(crate) fn check_policy(username: &str, password: &str) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Runs one argon2 computation on the blocking pool, once a hashing slot is free.
+async fn run_limited<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    let slot = HASHING
+        .acquire()
+        .await
+        .map_err(|_| StoreError::Corrupt("password hashing is shut down".into()))?;
+    // The permit travels with the computation: a caller that gives up (a dropped request)
+    // must not free the slot while its hash still runs.
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        work()
+    })
+    .await
+    .map_err(StoreError::unavailable)
+}
+
 /// Hashes `password` with a fresh random salt; returns the PHC string to store.
 pub(crate) async fn hash(password: &str) -> Result<String, StoreError> {
     let password = Zeroizing::new(password.as_bytes().to_vec());
-    tokio::task::spawn_blocking(move || {
+    run_limited(move || {
         let hash: PasswordHash = hasher()
             .hash_password(&password)
             .map_err(|_| StoreError::Corrupt("argon2 hashing failed".into()))?;
         Ok(hash.to_string())
     })
-    .await
-    .map_err(StoreError::unavailable)?
+    .await?
 }
 
 /// Verifies `password` against `stored` (a PHC string), or against [`DUMMY_HASH`] when there
 /// is no user, which always fails but costs the same. A malformed stored hash fails too.
 pub(crate) async fn verify(password: &str, stored: Option<String>) -> Result<bool, StoreError> {
     let password = Zeroizing::new(password.as_bytes().to_vec());
-    tokio::task::spawn_blocking(move || {
+    run_limited(move || {
         let real = stored.is_some();
         let phc = stored.as_deref().unwrap_or(DUMMY_HASH);
         let matches = hasher().verify_password(&password, phc).is_ok();
@@ -82,7 +108,6 @@ pub(crate) async fn verify(password: &str, stored: Option<String>) -> Result<boo
         real && matches
     })
     .await
-    .map_err(StoreError::unavailable)
 }
 
 #[cfg(test)]
