@@ -23,9 +23,15 @@ use crate::secret::KeyHash;
 
 /// Result of checking a presented key. Every refusal carries the entry so the gateway can log
 /// *which* key was refused (by prefix) and why, while answering the client uniformly.
+///
+/// This judges the key, its app and its developer. Whether the key may call *this* API, path
+/// and method is the product level, decided next on the entry with
+/// [`CredentialEntry::authorize`] (no approved product → `key.not_approved`; approved products
+/// that do not cover the request → `product.path_not_allowed` and friends).
 #[derive(Debug, Clone)]
 pub enum KeyLookup {
-    /// The key, its app and its developer are all in good standing.
+    /// The key, its app and its developer are all in good standing (products not yet
+    /// checked: see [`CredentialEntry::authorize`]).
     Valid(Arc<CredentialEntry>),
     /// No such key.
     Unknown,
@@ -217,6 +223,9 @@ mod tests {
             developer_id: "dev_1".into(),
             developer_email: "a@example.com".into(),
             developer_status: DeveloperStatus::Active,
+            products: Vec::new(),
+            app_attributes: Default::default(),
+            developer_attributes: Default::default(),
         }
     }
 

@@ -30,6 +30,7 @@
 //! # let _ = verdict; Ok(()) }
 //! ```
 
+mod access;
 mod error;
 mod feed;
 mod index;
@@ -43,6 +44,7 @@ mod sql;
 mod sqlite;
 mod sync;
 
+pub use access::{ProductDenial, ProductEntry, ProductGrant};
 pub use error::StoreError;
 pub use feed::{ChangeFeed, FeedState};
 pub use index::{KeyIndex, KeyLookup};
@@ -59,6 +61,6 @@ pub use model::{
 };
 pub use postgres::PgStore;
 pub use repo::KeyRepository;
-pub use secret::{KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey};
+pub use secret::{CONSUMER_SECRET_MARKER, KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey};
 pub use sqlite::SqliteStore;
 pub use sync::{DEFAULT_POLL, IndexSync};

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::StoreError;
+use crate::access::ProductGrant;
+use crate::management::Attributes;
 use crate::secret::KeyHash;
 
 macro_rules! status_enum {
@@ -132,6 +134,13 @@ pub struct CredentialEntry {
     pub developer_email: String,
     /// Owning developer's status.
     pub developer_status: DeveloperStatus,
+    /// Every product association (approved, pending and revoked), ordered by product name;
+    /// [`CredentialEntry::authorize`] decides a request against them.
+    pub products: Vec<ProductGrant>,
+    /// Owning app's custom attributes.
+    pub app_attributes: Attributes,
+    /// Owning developer's custom attributes.
+    pub developer_attributes: Attributes,
 }
 
 /// What a poller compares to decide whether its snapshot is stale.

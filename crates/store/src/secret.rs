@@ -20,6 +20,9 @@ use crate::StoreError;
 /// Marker every Portcullis key starts with, so leaked keys are easy to find with secret
 /// scanners and easy to tell apart from other tokens.
 pub const KEY_MARKER: &str = "pcl_";
+/// Marker of consumer secrets (the OAuth client secret issued with a consumer key), so a
+/// leaked secret is recognisable and never mistaken for a key.
+pub const CONSUMER_SECRET_MARKER: &str = "pcs_";
 /// Marker of admin API tokens and login sessions, so they are told apart from API keys.
 pub(crate) const ADMIN_TOKEN_MARKER: &str = "pat_";
 /// Number of random base62 characters after [`KEY_MARKER`] (32 × log2 62 ≈ 190 bits).

@@ -26,6 +26,9 @@ fn entry(key: &str, key_status: KeyStatus, expires: Option<SystemTime>) -> Crede
         developer_id: "dev_1".into(),
         developer_email: "dev@example.com".into(),
         developer_status: DeveloperStatus::Active,
+        products: Vec::new(),
+        app_attributes: Default::default(),
+        developer_attributes: Default::default(),
     }
 }
 

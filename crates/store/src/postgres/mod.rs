@@ -32,6 +32,7 @@ use crate::{Keyring, StoreError};
 
 crate::sql::sqlx_adapter!(Postgres, PgConnection, PgRow);
 crate::sql::delegate::impl_key_repository!(PgStore);
+crate::sql::delegate_catalog::impl_catalog_repository!(PgStore);
 crate::sql::delegate_admin::impl_admin_repositories!(PgStore);
 
 const MIGRATIONS: &[EmbeddedMigration] = &[

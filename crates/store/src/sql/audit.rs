@@ -7,9 +7,10 @@
 
 use std::time::SystemTime;
 
+use super::backend::Backend;
 use super::{Arg, SqlConn, SqlRow};
 use crate::StoreError;
-use crate::management::{Actor, AuditEntry};
+use crate::management::{Actor, AuditEntry, AuditFilter, Page, PageRequest};
 use crate::model::{from_millis, to_millis};
 
 /// Field names whose values are replaced by `"<redacted>"` wherever they appear.
@@ -104,6 +105,50 @@ pub(crate) fn entry(row: &impl SqlRow) -> Result<AuditEntry, StoreError> {
         before: doc("before")?,
         after: doc("after")?,
     })
+}
+
+/// Reads entries newest first; [`PageRequest::after`] is the last `seq` seen.
+pub(crate) async fn list<B: Backend>(
+    b: &B,
+    filter: &AuditFilter,
+    page: &PageRequest,
+) -> Result<Page<AuditEntry>, StoreError> {
+    let after = page
+        .after
+        .as_deref()
+        .map(|a| {
+            a.parse::<i64>().map_err(|_| {
+                StoreError::Invalid("after: not a cursor returned by a previous page".into())
+            })
+        })
+        .transpose()?;
+    let limit = super::catalog::page_limit(page);
+    let mut conn = b.read_conn().await?;
+    let rows = conn
+        .fetch_all(
+            "SELECT seq, at, actor, action, entity, entity_id, before, after FROM audit_log \
+             WHERE (CAST($1 AS BIGINT) IS NULL OR seq < $1) \
+             AND (CAST($2 AS TEXT) IS NULL OR entity = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR entity_id = $3) \
+             AND (CAST($4 AS TEXT) IS NULL OR actor = $4) \
+             ORDER BY seq DESC LIMIT $5",
+            &[
+                Arg::OptInt(after),
+                Arg::OptText(filter.entity.as_deref()),
+                Arg::OptText(filter.entity_id.as_deref()),
+                Arg::OptText(filter.actor.as_deref()),
+                Arg::Int(i64::from(limit) + 1),
+            ],
+        )
+        .await?;
+    let mut items = rows.iter().map(entry).collect::<Result<Vec<_>, _>>()?;
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|e| e.seq.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@
 pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod backend;
+pub(crate) mod catalog;
 pub(crate) mod delegate;
 pub(crate) mod delegate_admin;
+pub(crate) mod delegate_catalog;
 pub(crate) mod kvm;
 pub(crate) mod repo;
 pub(crate) mod rows;
@@ -32,6 +34,7 @@ pub(crate) enum Arg<'a> {
     OptInt(Option<i64>),
     OptText(Option<&'a str>),
     Bytes(&'a [u8]),
+    OptBytes(Option<&'a [u8]>),
 }
 
 /// A fetched row, read by column name.
@@ -75,6 +78,7 @@ macro_rules! sqlx_adapter {
                 Arg::OptInt(v) => q.bind(v),
                 Arg::OptText(v) => q.bind(v.map(str::to_owned)),
                 Arg::Bytes(v) => q.bind(v.to_vec()),
+                Arg::OptBytes(v) => q.bind(v.map(<[u8]>::to_vec)),
             })
         }
 
@@ -140,6 +144,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict("an entity with the same unique value already exists".into())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::Conflict("the entity is still referenced by another one".into())
         }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
             StoreError::Corrupt("a stored value could not be decoded".into())

@@ -4,17 +4,13 @@
 //! length) becomes a `Corrupt` error in one place instead of a panic or a silent default.
 
 use super::SqlRow;
+use super::catalog::parse_attributes;
 use crate::StoreError;
 use crate::model::{
     App, AppStatus, CredentialEntry, Developer, DeveloperStatus, KeyRecord, KeyStatus, from_millis,
 };
 use crate::secret::KeyHash;
 
-macro_rules! developer_select {
-    () => {
-        "SELECT id, email, name, status, created_at FROM developers"
-    };
-}
 macro_rules! app_select {
     () => {
         "SELECT id, developer_id, name, status, created_at FROM apps"
@@ -28,13 +24,7 @@ macro_rules! key_select {
          FROM api_keys k JOIN apps a ON a.id = k.app_id JOIN developers d ON d.id = a.developer_id"
     };
 }
-pub(crate) use {app_select, developer_select, key_select};
-
-pub(crate) const CREDENTIALS_SELECT: &str = "SELECT k.key_hash, k.id AS key_id, k.prefix, \
-     k.status AS key_status, k.expires_at, a.id AS app_id, a.name AS app_name, \
-     a.status AS app_status, d.id AS developer_id, d.email AS developer_email, \
-     d.status AS developer_status \
-     FROM api_keys k JOIN apps a ON a.id = k.app_id JOIN developers d ON d.id = a.developer_id";
+pub(crate) use {app_select, key_select};
 
 pub(crate) fn developer(row: &impl SqlRow) -> Result<Developer, StoreError> {
     Ok(Developer {
@@ -70,6 +60,8 @@ pub(crate) fn key_record(row: &impl SqlRow) -> Result<KeyRecord, StoreError> {
     })
 }
 
+/// The credential part of a gateway snapshot row (see `catalog::gateway`); products are
+/// attached by the caller.
 pub(crate) fn credential(row: &impl SqlRow) -> Result<CredentialEntry, StoreError> {
     let hash = row.bytes("key_hash")?;
     Ok(CredentialEntry {
@@ -84,5 +76,8 @@ pub(crate) fn credential(row: &impl SqlRow) -> Result<CredentialEntry, StoreErro
         developer_id: row.text("developer_id")?,
         developer_email: row.text("developer_email")?,
         developer_status: DeveloperStatus::parse(&row.text("developer_status")?)?,
+        products: Vec::new(),
+        app_attributes: parse_attributes(&row.text("app_attributes")?, "app")?,
+        developer_attributes: parse_attributes(&row.text("developer_attributes")?, "developer")?,
     })
 }

@@ -30,6 +30,7 @@ use crate::{Keyring, StoreError};
 
 crate::sql::sqlx_adapter!(Sqlite, SqliteConnection, SqliteRow);
 crate::sql::delegate::impl_key_repository!(SqliteStore);
+crate::sql::delegate_catalog::impl_catalog_repository!(SqliteStore);
 crate::sql::delegate_admin::impl_admin_repositories!(SqliteStore);
 
 /// Embedded migrations (see [`crate::sql`] for why not `sqlx::migrate!`).
