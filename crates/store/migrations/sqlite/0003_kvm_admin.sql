@@ -3,10 +3,10 @@
 
 -- A KVM value is stored only sealed: AES-256-GCM under the master key's KVM subkey, with
 -- "environment/map/key" as associated data, so a ciphertext copied into another row does not
--- open. `environment` is plain text: entries are looked up by name and the catalog refuses to
--- delete an environment that still holds entries.
+-- open. Entries belong to an existing environment (the catalog refuses to delete one that
+-- still holds entries; the foreign key is the backstop).
 CREATE TABLE kvm_entries (
-    environment  TEXT    NOT NULL,
+    environment  TEXT    NOT NULL REFERENCES environments (name),
     map          TEXT    NOT NULL,
     key          TEXT    NOT NULL,
     ciphertext   BLOB    NOT NULL,

@@ -6,6 +6,9 @@
 //! row, or read with another master key, fails to open instead of yielding a value. Values
 //! never enter the audit log, the change log, an error message or a listing; only
 //! [`kvm_get`] and [`kvm_load_environment`] decrypt.
+//!
+//! Entries live in existing environments: a write to an unknown one is `NotFound`, and the
+//! catalog refuses to delete an environment that still holds entries.
 
 use std::time::SystemTime;
 
@@ -193,6 +196,16 @@ pub(crate) async fn kvm_put<B: Backend>(
         .seal(Purpose::Kvm, context.as_bytes(), value.as_bytes())?;
     let now = creation_time();
     let mut tx = b.begin_write().await?;
+    if tx
+        .fetch_opt(
+            "SELECT name FROM environments WHERE name = $1",
+            &[Arg::Text(environment)],
+        )
+        .await?
+        .is_none()
+    {
+        return Err(StoreError::not_found("environment", environment));
+    }
     let current = fetch_info(&mut *tx, &id).await?;
     let [env_arg, map_arg, key_arg] = id.args();
     let (action, before, version) = match (&current, expected_version) {
