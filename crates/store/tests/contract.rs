@@ -5,10 +5,14 @@
 //! the backends cannot drift apart unnoticed. PG cases each run in a fresh schema; without a
 //! reachable server they print `SKIPPED: ...` and pass unless `PORTCULLIS_REQUIRE_POSTGRES=1`.
 
+#[path = "contract/admin.rs"]
+mod admin;
 #[path = "contract/harness.rs"]
 mod harness;
 #[path = "contract/keys.rs"]
 mod keys;
+#[path = "contract/kvm.rs"]
+mod kvm;
 #[path = "contract/sync.rs"]
 mod sync;
 
@@ -48,6 +52,17 @@ contract!(
     sync::writes_through_the_same_handle_skip_the_poll_interval,
     sync::the_change_marker_moves_when_another_handle_writes,
     sync::an_unreadable_database_keeps_the_last_snapshot_serving,
+    kvm::kvm_put_get_list_delete_with_versions,
+    kvm::kvm_environments_are_isolated,
+    kvm::kvm_ciphertexts_only_open_in_their_own_row,
+    kvm::kvm_values_need_the_right_master_key,
+    kvm::kvm_writes_are_audited_without_values,
+    admin::admin_users_roles_and_passwords,
+    admin::totp_enrolment_and_login,
+    admin::login_failures_are_throttled_per_username,
+    admin::admin_tokens_authenticate_within_their_limits,
+    admin::admin_writes_are_audited_without_secrets,
+    admin::secrets_appear_nowhere_in_the_database,
 );
 
 /// One fixed master key for every handle in this test binary, so handles agree on hashes.
