@@ -186,6 +186,14 @@ impl Signer {
         pem("PUBLIC KEY", &self.spki).to_string()
     }
 
+    /// Signs arbitrary JWS signing input (`base64url(header) "." base64url(payload)`) and returns
+    /// the base64url signature, for callers that build their own header (and for tests that
+    /// forge tokens with our real key).
+    pub fn sign_message(&self, signing_input: &[u8]) -> Result<String, KeyError> {
+        jsonwebtoken::crypto::sign(signing_input, &self.key, self.alg)
+            .map_err(|e| KeyError::Sign(e.to_string()))
+    }
+
     /// Signs `claims` with header `{"alg", "kid", "typ": "JWT"}`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
         self.sign_with_type("JWT", claims)

@@ -54,17 +54,12 @@ fn split(token: &str) -> (Value, Value, String) {
     (dec(parts[0]), dec(parts[1]), parts[2].to_owned())
 }
 
-/// Re-signs `header.claims` (as given) with `signer`'s key: for tokens whose header we alter.
+/// Signs `header.claims` (as given) with `signer`'s key: for tokens whose header we alter.
 fn sign_raw(signer: &Signer, header: &Value, claims: &Value) -> String {
     let h = b64(header.to_string().as_bytes());
     let c = b64(claims.to_string().as_bytes());
     let message = format!("{h}.{c}");
-    let key = jsonwebtoken::EncodingKey::from_ec_der(signer.pkcs8_der());
-    let sig = match signer.alg() {
-        Algorithm::ES256 => jsonwebtoken::crypto::sign(message.as_bytes(), &key, signer.alg()),
-        _ => unreachable!("tests re-sign with ES256 only"),
-    }
-    .unwrap();
+    let sig = signer.sign_message(message.as_bytes()).unwrap();
     format!("{message}.{sig}")
 }
 
