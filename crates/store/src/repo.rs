@@ -19,7 +19,9 @@ use crate::secret::SecretKey;
 /// Developers, apps and API keys. Object-safe: used as `Arc<dyn KeyRepository>`.
 ///
 /// Every write also appends to the change log in the same transaction, so readers in other
-/// processes can tell that their credential snapshot is stale.
+/// processes can tell that their credential snapshot is stale, and to the audit log with the
+/// actor `cli` (the `portcullis keys` command is this trait's writer). The management plane
+/// ([`crate::CatalogRepository`]) is the full interface; these are its older, smaller cousins.
 #[async_trait]
 pub trait KeyRepository: Send + Sync {
     /// Returns the developer with this e-mail, creating it (active) if missing. An existing

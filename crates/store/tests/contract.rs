@@ -7,12 +7,20 @@
 
 #[path = "contract/admin.rs"]
 mod admin;
+#[path = "contract/audit.rs"]
+mod audit;
+#[path = "contract/catalog.rs"]
+mod catalog;
+#[path = "contract/credentials.rs"]
+mod credentials;
 #[path = "contract/harness.rs"]
 mod harness;
 #[path = "contract/keys.rs"]
 mod keys;
 #[path = "contract/kvm.rs"]
 mod kvm;
+#[path = "contract/products.rs"]
+mod products;
 #[path = "contract/sync.rs"]
 mod sync;
 
@@ -52,6 +60,20 @@ contract!(
     sync::writes_through_the_same_handle_skip_the_poll_interval,
     sync::the_change_marker_moves_when_another_handle_writes,
     sync::an_unreadable_database_keeps_the_last_snapshot_serving,
+    catalog::environments_crud_versions_and_references,
+    catalog::developers_crud_versions_and_conflicts,
+    catalog::apps_crud_versions_and_conflicts,
+    catalog::pagination_is_stable_without_duplicates_or_gaps,
+    catalog::deleting_a_developer_cascades_in_one_transaction,
+    credentials::credentials_issue_a_key_and_secret_once,
+    credentials::rotation_keeps_the_old_key_until_its_expiry,
+    credentials::revoking_a_credential_is_versioned_and_idempotent,
+    credentials::no_key_or_secret_is_stored_in_plain_text,
+    products::products_crud_with_canonical_paths_and_field_errors,
+    products::approvals_follow_the_approval_type_and_per_product_status,
+    products::the_index_carries_scopes_quota_and_attributes_and_follows_changes,
+    audit::every_catalog_write_is_audited_without_secrets,
+    audit::a_failing_write_leaves_no_trace,
     kvm::kvm_put_get_list_delete_with_versions,
     kvm::kvm_environments_are_isolated,
     kvm::kvm_ciphertexts_only_open_in_their_own_row,
