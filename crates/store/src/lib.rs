@@ -1,12 +1,26 @@
-//! Storage for Portcullis API keys: developers → apps → keys, as in Apigee.
+//! Storage for Portcullis: the management catalog (environments, developers → apps →
+//! credentials with per-product approvals, API products), encrypted key-value maps, the audit
+//! log and admin identities, as in Apigee; plus the in-memory credential index the gateway
+//! checks on every request.
 //!
 //! What this crate protects:
-//! - **Keys at rest** (invariant 6): only keyed hashes (HMAC-SHA256 under a subkey of the master key, [`Keyring`]) are stored; the plaintext exists once,
-//!   in the [`SecretKey`] returned by [`KeyRepository::create_key`], and is redacted in `Debug`.
+//! - **Credentials at rest** (invariant 6): consumer keys, consumer secrets and admin tokens
+//!   are stored only as keyed hashes (HMAC-SHA256 under a subkey of the master key,
+//!   [`Keyring`]); the plaintext exists once, in the [`SecretKey`]s of an
+//!   [`IssuedCredential`] (or [`KeyRepository::create_key`]), redacted in `Debug`. A stolen
+//!   database alone cannot even confirm a guessed key. KVM values and TOTP seeds are sealed
+//!   (AES-256-GCM).
 //! - **The hot path** (invariant 1): the gateway checks keys against a [`KeyIndex`] in memory,
-//!   kept current by [`IndexSync`], and never queries the database per request.
-//! - **Upper layers from SQL**: callers see the [`KeyRepository`] trait, domain types and
-//!   [`StoreError`], never driver types. Two backends sit behind it, [`SqliteStore`] (one
+//!   kept current by [`IndexSync`], and never queries the database per request. An entry
+//!   carries its app, developer and product grants with compiled scopes, so
+//!   [`CredentialEntry::authorize`] decides environment/API/path/method in memory too.
+//! - **Every change is accounted for**: catalog writes ([`CatalogRepository`]) validate all
+//!   input first (errors name the field: `paths[2]: ...`), check the caller's `version`
+//!   ([`StoreError::Stale`]), and change rows, append the audit entry ([`AuditRepository`])
+//!   and the change-log row in one transaction; a failing write leaves no trace, cascades
+//!   (developer → apps → credentials → approvals) included.
+//! - **Upper layers from SQL**: callers see the traits of [`Store`], domain types and
+//!   [`StoreError`], never driver types. Two backends sit behind them, [`SqliteStore`] (one
 //!   file, the default) and [`PgStore`] (shared by a cluster), sharing one implementation of
 //!   the queries; one contract suite (`tests/contract.rs`) runs against both.
 //! - **Propagation between nodes**: with PostgreSQL, writes NOTIFY every node
@@ -22,7 +36,7 @@
 //! let store: Arc<dyn KeyRepository> = Arc::new(
 //!     SqliteStore::open(std::path::Path::new("data/portcullis.db"), Arc::clone(&keyring)).await?,
 //! );
-//! let index = Arc::new(KeyIndex::new(keyring));
+//! let index = Arc::new(KeyIndex::with_keyring(keyring));
 //! IndexSync::refresh(store.as_ref(), &index).await?; // fail fast if unreadable at boot
 //! // or: Arc::new(portcullis_store::PgStore::connect("postgres://gw@db/portcullis", keyring).await?)
 //! let _task = IndexSync::spawn(store, Arc::clone(&index), DEFAULT_POLL);

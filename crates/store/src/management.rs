@@ -290,7 +290,8 @@ pub struct AuditEntry {
     pub at: SystemTime,
     /// Who made it.
     pub actor: String,
-    /// `create`, `update`, `delete`, `revoke`, `approve`, `rotate`, `set-status`, ...
+    /// `create`, `update`, `delete`, `revoke`, `rotate`, `set-status`, `add-product`,
+    /// `set-product-status`, `remove-product`, ...
     pub action: String,
     /// `environment`, `developer`, `app`, `credential`, `product`, `kvm`, `admin-user`, ...
     pub entity: String,
@@ -395,7 +396,8 @@ pub trait CatalogRepository: Send + Sync {
         description: &str,
         expected_version: Option<i64>,
     ) -> Result<Environment, StoreError>;
-    /// Deletes an environment; `Conflict` while KVM entries still live in it.
+    /// Deletes an environment; `Conflict` while KVM entries still live in it or an API product
+    /// lists it.
     async fn delete_environment(
         &self,
         actor: &Actor,
@@ -484,8 +486,8 @@ pub trait CatalogRepository: Send + Sync {
     ) -> Result<(), StoreError>;
 
     // --- credentials ---
-    /// Issues a consumer key + secret for an app (≥ 128 bits each, stored as keyed hashes).
-    /// Unknown product → `NotFound`; revoked app → `Conflict`.
+    /// Issues a consumer key (`pcl_…`) + secret (`pcs_…`) for an app (≈ 190 bits each, stored
+    /// as keyed hashes). Unknown product → `NotFound`; revoked app → `Conflict`.
     async fn create_credential(
         &self,
         actor: &Actor,
@@ -497,7 +499,10 @@ pub trait CatalogRepository: Send + Sync {
     /// Lists an app's credentials.
     async fn list_credentials(&self, app_id: &str) -> Result<Vec<CredentialDetail>, StoreError>;
     /// Rotation: issues a new credential with the same products and approvals, and sets the
-    /// old one to expire at `old_expires_at` (both work until then).
+    /// old one to expire at `old_expires_at` (both work until then). The old expiry is never
+    /// extended and never put in the past (an earlier time means "now"); the new credential
+    /// gets the old one's lifetime (expiry − issue time) if it had one. Revoked credential or
+    /// app → `Conflict`.
     async fn rotate_credential(
         &self,
         actor: &Actor,
