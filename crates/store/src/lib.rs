@@ -75,6 +75,8 @@ pub use model::{
 };
 pub use postgres::PgStore;
 pub use repo::KeyRepository;
-pub use secret::{CONSUMER_SECRET_MARKER, KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey};
+pub use secret::{
+    CONSUMER_SECRET_MARKER, KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey,
+};
 pub use sqlite::SqliteStore;
 pub use sync::{DEFAULT_POLL, IndexSync};

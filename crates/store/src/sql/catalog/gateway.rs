@@ -72,6 +72,13 @@ pub(crate) async fn load_credentials<B: Backend>(
             entry.products.push(ProductGrant { status, product });
         }
     }
+    // Byte order, not the database's collation, so "the first matching product" is the same
+    // product on every backend.
+    for entry in &mut out {
+        entry
+            .products
+            .sort_by(|a, b| a.product.name.cmp(&b.product.name));
+    }
     Ok(out)
 }
 
