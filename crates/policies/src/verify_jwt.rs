@@ -59,8 +59,9 @@ impl VerifyJwt {
         let value = match error {
             None => format!("Bearer realm=\"{}\"", self.realm),
             Some(e) => format!(
-                "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{e}\"",
-                self.realm
+                "Bearer realm=\"{}\", error=\"invalid_token\", error_description=\"{}\"",
+                self.realm,
+                description(e)
             ),
         };
         // The realm is validated at compile time and error texts are fixed ASCII.
@@ -140,6 +141,17 @@ impl Policy for VerifyJwt {
             self.token_from.remove(ex);
         }
         Ok(Decision::Continue)
+    }
+}
+
+/// A fixed text for the challenge: never a claim name or anything else from config or token,
+/// so the header's quoting cannot break.
+fn description(e: &VerifyError) -> String {
+    match e {
+        VerifyError::Malformed(_) => "malformed token".to_owned(),
+        VerifyError::MissingClaim(_) => "missing required claim".to_owned(),
+        VerifyError::InvalidClaim(_) => "invalid claim type".to_owned(),
+        other => other.to_string(),
     }
 }
 

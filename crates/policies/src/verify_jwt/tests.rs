@@ -160,6 +160,13 @@ async fn refusals_carry_codes_reasons_and_bearer_challenges() {
                     challenge.starts_with("Bearer realm=\"orders\", error=\"invalid_token\""),
                     "{challenge}"
                 );
+                if code == "token.expired" {
+                    assert_eq!(
+                        challenge,
+                        "Bearer realm=\"orders\", error=\"invalid_token\", \
+                         error_description=\"token expired\""
+                    );
+                }
                 let RequestOutcome::Fail(e) = &done.outcome else {
                     panic!()
                 };
