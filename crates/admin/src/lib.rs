@@ -1,21 +1,37 @@
-//! The admin listener: `/metrics` (Prometheus), `/healthz`, `/readyz`, `POST /admin/v1/reload`
-//! and `GET /admin/v1/status` (resolved policy order per API and flow, upstream health).
+//! The admin listener: `/metrics` (Prometheus), `/healthz`, `/readyz`, and the management
+//! REST API under `/admin/v1` (environments, developers, apps, credentials, products, KVMs,
+//! audit log, admin users and tokens, login with TOTP, reload, status) with its OpenAPI 3.1
+//! document at `/admin/v1/openapi.json`. See docs/admin-api.md.
 //!
-//! It does not know the proxy: the composition root hands it a [`Control`]. Bind it to
-//! loopback or a private network; authenticated admin users arrive with the management plane.
+//! It does not know the proxy: the composition root hands it a [`Control`] and the store.
+//! `/metrics`, `/healthz` and `/readyz` are unauthenticated (probes and scrapers carry no
+//! credentials and learn nothing secret); everything under `/admin/v1` but login needs a token.
+
+mod auth;
+mod body;
+mod error;
+mod http_util;
+mod v1;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_config::ConfigErrors;
-use portcullis_core::{GatewayError, PROBLEM_CONTENT_TYPE, problem_body};
+use portcullis_core::GatewayError;
+use portcullis_store::Store;
 use serde_json::json;
+
+pub use auth::Caller;
+pub use error::{ApiError, FieldError, Problem};
+pub use http_util::etag;
+pub use v1::{DEFAULT_SESSION_TTL, openapi_json};
 
 /// What the admin API can ask of the running gateway.
 #[async_trait]
@@ -28,24 +44,44 @@ pub trait Control: Send + Sync + 'static {
     fn status(&self) -> serde_json::Value;
 }
 
+/// What the admin router is built from.
+pub struct AdminDeps {
+    /// The running gateway.
+    pub control: Arc<dyn Control>,
+    /// Prometheus recorder handle, if metrics are installed.
+    pub metrics: Option<PrometheusHandle>,
+    /// The management-plane store.
+    pub store: Arc<dyn Store>,
+    /// Lifetime of login sessions.
+    pub session_ttl: Duration,
+}
+
 #[derive(Clone)]
-struct AdminState {
+struct ProbeState {
     control: Arc<dyn Control>,
     metrics: Option<PrometheusHandle>,
 }
 
 /// Builds the admin router.
-pub fn router(control: Arc<dyn Control>, metrics: Option<PrometheusHandle>) -> Router {
-    Router::new()
+pub fn router(deps: AdminDeps) -> Router {
+    let probes = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
-        .route("/admin/v1/reload", post(reload))
-        .route("/admin/v1/status", get(status))
-        .with_state(AdminState { control, metrics })
+        .with_state(ProbeState {
+            control: deps.control.clone(),
+            metrics: deps.metrics,
+        });
+    probes
+        .merge(v1::router(deps.store, deps.control, deps.session_ttl))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError(GatewayError::admin_method_not_allowed())
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(body::MAX_BODY))
 }
 
-async fn metrics_text(State(s): State<AdminState>) -> Response {
+async fn metrics_text(State(s): State<ProbeState>) -> Response {
     let body = s
         .metrics
         .as_ref()
@@ -54,48 +90,12 @@ async fn metrics_text(State(s): State<AdminState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn readyz(State(s): State<AdminState>) -> Response {
+async fn readyz(State(s): State<ProbeState>) -> Response {
     if s.control.ready() {
         Json(json!({"status": "ready"})).into_response()
     } else {
-        problem(&GatewayError::service_unavailable().with_detail("not ready"))
+        ApiError(GatewayError::service_unavailable().with_detail("not ready")).into_response()
     }
-}
-
-async fn reload(State(s): State<AdminState>) -> Response {
-    match s.control.reload().await {
-        Ok(generation) => {
-            Json(json!({"status": "reloaded", "generation": generation})).into_response()
-        }
-        Err(errors) => {
-            let list: Vec<_> = errors
-                .0
-                .iter()
-                .map(|e| json!({"path": e.path, "line": e.line, "message": e.message}))
-                .collect();
-            let err = GatewayError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "config.invalid",
-                "Configuration rejected; the running configuration is unchanged",
-                portcullis_core::ErrorSource::Client,
-            )
-            .with_extra("errors", list.into());
-            problem(&err)
-        }
-    }
-}
-
-async fn status(State(s): State<AdminState>) -> Json<serde_json::Value> {
-    Json(s.control.status())
-}
-
-fn problem(err: &GatewayError) -> Response {
-    let mut resp = (err.status(), problem_body(err, "admin")).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-    );
-    resp
 }
 
 /// Serves the admin router until `shutdown` resolves.

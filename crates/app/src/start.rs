@@ -13,8 +13,8 @@ use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::observe::Observer;
 use portcullis_proxy::server;
 use portcullis_store::{
-    DEFAULT_POLL, IndexSync, KeyIndex, KeyRepository, Keyring, MASTER_KEY_ENV, PgStore,
-    SqliteStore, StoreError,
+    DEFAULT_POLL, IndexSync, KeyIndex, Keyring, MASTER_KEY_ENV, PgStore, SqliteStore, Store,
+    StoreError,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -139,12 +139,12 @@ pub fn load_keyring(spec: &StoreSpec) -> Result<Arc<Keyring>, StoreError> {
 pub async fn open_store(
     spec: &StoreSpec,
     keyring: Option<Arc<Keyring>>,
-) -> Result<(Arc<dyn KeyRepository>, Arc<Keyring>), StoreError> {
+) -> Result<(Arc<dyn Store>, Arc<Keyring>), StoreError> {
     let keyring = match keyring {
         Some(k) => k,
         None => load_keyring(spec)?,
     };
-    let store: Arc<dyn KeyRepository> = match spec {
+    let store: Arc<dyn Store> = match spec {
         StoreSpec::Sqlite(path) => Arc::new(SqliteStore::open(path, Arc::clone(&keyring)).await?),
         StoreSpec::Postgres(url) => Arc::new(PgStore::connect(url, Arc::clone(&keyring)).await?),
     };
@@ -231,7 +231,12 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         })?;
     let admin = admin_listener.local_addr().unwrap_or(server_settings.admin);
     tracing::info!(%admin, "admin listening");
-    let router = portcullis_admin::router(app.clone(), metrics);
+    let router = portcullis_admin::router(portcullis_admin::AdminDeps {
+        control: app.clone(),
+        metrics,
+        store: store.clone(),
+        session_ttl: portcullis_admin::DEFAULT_SESSION_TTL,
+    });
     let mut admin_stop = shutdown_rx.clone();
     tasks.spawn(async move {
         let stop = async move {

@@ -1,5 +1,6 @@
 //! The `portcullis` command: a thin CLI over the library crates.
 
+mod admin_cli;
 mod keys;
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ enum Command {
     Schema,
     /// Manage API keys in the store.
     Keys(keys::KeysArgs),
+    /// Bootstrap admin users and tokens directly in the store (the first admin of the API).
+    Admin(admin_cli::AdminArgs),
     /// Run only the built-in echo backend.
     DemoBackend {
         /// Address to listen on.
@@ -150,6 +153,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(args) => keys::run(args).await,
+        Command::Admin(args) => admin_cli::run(args).await,
         Command::DemoBackend { listen } => {
             let bound = portcullis_app::demo::serve(listen).await?;
             println!("demo backend listening on {bound}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use portcullis_app::{Running, ServeOptions};
-use portcullis_store::{KeyRepository, Keyring, SqliteStore};
+use portcullis_store::{Actor, AdminRepository, AdminRole, KeyRepository, Keyring, SqliteStore};
 
 /// A running gateway for one test.
 pub struct TestGateway {
@@ -20,6 +20,7 @@ pub struct TestGateway {
     /// The SQLite file.
     pub db_path: PathBuf,
     log: Arc<Mutex<Vec<u8>>>,
+    admin_auth: tokio::sync::OnceCell<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -83,6 +84,7 @@ impl TestGateway {
             config_path,
             db_path,
             log,
+            admin_auth: tokio::sync::OnceCell::new(),
             _dir: dir,
         })
     }
@@ -129,6 +131,42 @@ impl TestGateway {
             .await
             .expect("gateway index caught up with the new key");
         secret.expose().to_owned()
+    }
+
+    /// Creates an admin user with `role` and an API token for it (named `<username>-token`)
+    /// through a separate store handle, as `portcullis admin create-user` would. Returns the
+    /// bearer token.
+    pub async fn admin_token(&self, username: &str, role: AdminRole) -> String {
+        let store = self.store().await;
+        store
+            .create_admin_user(&Actor::system(), username, "test-support password", role)
+            .await
+            .expect("create admin user");
+        let (_, secret) = store
+            .create_admin_token(
+                &Actor::system(),
+                username,
+                &format!("{username}-token"),
+                role,
+                None,
+            )
+            .await
+            .expect("create admin token");
+        secret.expose().to_owned()
+    }
+
+    /// `Bearer <token>` of an `admin`-role API token, created on first use: the value of the
+    /// `Authorization` header every `/admin/v1` request needs.
+    pub async fn admin_auth(&self) -> String {
+        self.admin_auth
+            .get_or_init(|| async {
+                format!(
+                    "Bearer {}",
+                    self.admin_token("test-admin", AdminRole::Admin).await
+                )
+            })
+            .await
+            .clone()
     }
 
     /// Access log lines written so far, parsed.

@@ -121,7 +121,13 @@ async fn access_log_and_status_show_each_listeners_environment() {
         assert!(seen.contains(&want), "{want:?} not in {seen:?}");
     }
 
-    let status = get(&gw.admin_url("/admin/v1/status"), &[]).await.json();
+    let auth = gw.admin_auth().await;
+    let status = get(
+        &gw.admin_url("/admin/v1/status"),
+        &[("authorization", &auth)],
+    )
+    .await
+    .json();
     assert_eq!(status["environments"], serde_json::json!(["test", "prod"]));
     let listeners: Vec<(String, String)> = status["listeners"]
         .as_array()

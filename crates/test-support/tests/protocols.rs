@@ -190,7 +190,13 @@ async fn admin_serves_metrics_health_and_status() {
     );
     assert_eq!(get(&gw.admin_url("/healthz"), &[]).await.status, 200);
     assert_eq!(get(&gw.admin_url("/readyz"), &[]).await.status, 200);
-    let status = get(&gw.admin_url("/admin/v1/status"), &[]).await.json();
+    let auth = gw.admin_auth().await;
+    let status = get(
+        &gw.admin_url("/admin/v1/status"),
+        &[("authorization", &auth)],
+    )
+    .await
+    .json();
     assert_eq!(status["apis"][0]["name"], "metered");
     assert_eq!(status["apis"][0]["request"][0], "spike-arrest");
     assert_eq!(status["apis"][0]["upstream"][0]["healthy"], true);

@@ -92,7 +92,14 @@ apis:
         up.url()
     );
     gw.write_config(&broken);
-    let r = request(Method::POST, &gw.admin_url("/admin/v1/reload"), &[], "").await;
+    let auth = gw.admin_auth().await;
+    let r = request(
+        Method::POST,
+        &gw.admin_url("/admin/v1/reload"),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     let body = r.json();
