@@ -4,6 +4,7 @@
 
 mod control;
 pub mod demo;
+mod oauth;
 mod start;
 
 pub use control::App;

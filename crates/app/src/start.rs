@@ -69,6 +69,8 @@ pub struct Running {
     pub listeners: Vec<(String, SocketAddr)>,
     /// Bound admin address.
     pub admin: SocketAddr,
+    /// Bound address of the built-in OAuth authorization server, if configured.
+    pub authorization_server: Option<SocketAddr>,
     /// The application.
     pub app: Arc<App>,
     shutdown: watch::Sender<bool>,
@@ -156,7 +158,10 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     // Installed first: metric handles resolved before the recorder exists would be no-ops.
     let metrics = metrics_handle();
     let keys = Arc::new(KeyIndex::new());
-    let deps = PolicyDeps { keys: keys.clone() };
+    let deps = PolicyDeps {
+        keys: keys.clone(),
+        ..Default::default()
+    };
     let snapshot = {
         let path = opts.config.clone();
         let deps = deps.clone();
@@ -166,7 +171,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     };
     let server_settings = snapshot.server.clone();
     let (store, keyring) = open_store(&server_settings.store, opts.keyring.clone()).await?;
-    keys.bind_keyring(keyring);
+    keys.bind_keyring(keyring.clone());
     IndexSync::refresh(store.as_ref(), &keys).await?;
 
     let observer = match opts.access_log {
@@ -246,6 +251,15 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
             tracing::error!(error = %e, "admin listener failed");
         }
     });
+    let authorization_server = crate::oauth::start(
+        server_settings.authorization_server.as_ref(),
+        store.clone(),
+        keyring.clone(),
+        &app.deps().oauth,
+        &mut tasks,
+        shutdown_rx.clone(),
+    )
+    .await?;
     let sync = IndexSync::spawn(store, keys, DEFAULT_POLL);
     let mut sync_stop = shutdown_rx.clone();
     tasks.spawn(async move {
@@ -264,6 +278,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     Ok(Running {
         listeners: bound,
         admin,
+        authorization_server,
         app,
         shutdown: shutdown_tx,
         tasks,

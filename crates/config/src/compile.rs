@@ -204,9 +204,14 @@ impl Compiler<'_, '_> {
         let admin = self
             .addr(&f.admin.address, "/admin/address")
             .unwrap_or(unspecified);
+        let authorization_server = f
+            .authorization_server
+            .as_ref()
+            .and_then(|a| crate::authorization_server::compile(a, self.base, self.errs));
         ServerSettings {
             listeners,
             admin,
+            authorization_server,
             store: match &f.store {
                 model::Store::Sqlite(path) => StoreSpec::Sqlite(self.base.join(path)),
                 model::Store::Postgres(url) => {

@@ -5,6 +5,7 @@
 //! with its field path and source line) and compilation into the immutable [`Snapshot`] the data
 //! plane runs on.
 
+pub mod authorization_server;
 pub mod docgen;
 pub mod model;
 mod snapshot;
@@ -16,6 +17,7 @@ pub use snapshot::{
     Snapshot, StoreSpec, TargetSpec, UpstreamSpec,
 };
 pub use template::PathTemplate;
+pub use authorization_server::AuthorizationServerSpec;
 
 mod compile;
 mod error;

@@ -42,6 +42,9 @@ pub struct FileConfig {
     /// digit, at most 63 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environments: Option<Vec<String>>,
+    /// The built-in OAuth 2.0 / OpenID Connect authorization server (absent: not started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_server: Option<crate::authorization_server::AuthorizationServer>,
 }
 
 /// A listening socket for API traffic.

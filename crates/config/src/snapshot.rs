@@ -39,6 +39,8 @@ pub struct ServerSettings {
     pub admin: SocketAddr,
     /// The store.
     pub store: StoreSpec,
+    /// The built-in authorization server, if configured.
+    pub authorization_server: Option<crate::AuthorizationServerSpec>,
 }
 
 /// Where credentials live.

@@ -85,6 +85,8 @@ conditions! {
     token_invalid => (UNAUTHORIZED, "token.invalid", "Invalid access token", Client);
     /// The token's `exp` has passed.
     token_expired => (UNAUTHORIZED, "token.expired", "Access token expired", Client);
+    /// The token lacks a scope the API or flow requires (`require-scopes`).
+    token_insufficient_scope => (FORBIDDEN, "token.insufficient_scope", "Insufficient scope", Client);
     /// A rate limit (spike arrest) was exceeded.
     rate_exceeded => (TOO_MANY_REQUESTS, "rate.exceeded", "Rate limit exceeded", Client);
     /// The client IP is not allowed.

@@ -13,12 +13,14 @@ pub mod openapi_validation;
 pub mod raise_fault;
 pub mod registry;
 pub mod request_size_limit;
+pub mod require_scopes;
 pub mod set_headers;
 pub mod spike_arrest;
 #[cfg(test)]
 mod test_util;
 pub mod verify_api_key;
 pub mod verify_jwt;
+pub mod verify_oauth_token;
 pub mod xml_threat_protection;
 
 pub use registry::{CompileCtx, CompileError, PolicyDeps, compile_policy, policy_kinds};

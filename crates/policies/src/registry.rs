@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 pub struct PolicyDeps {
     /// The in-memory credential index, kept current by the store's change feed.
     pub keys: Arc<portcullis_store::KeyIndex>,
+    /// Token resolution of the built-in OAuth authorization server (bound once the store is).
+    pub oauth: Arc<portcullis_oauth::LocalTokens>,
 }
 
 /// What a compile step knows besides its own config.
@@ -101,6 +103,16 @@ static KINDS: &[KindEntry] = &[
         "verify-jwt",
         "Require a valid JWT from a configured issuer (JWKS, pinned algorithms).",
         crate::verify_jwt::VerifyJwtConfig
+    ),
+    kind!(
+        "verify-oauth-token",
+        "Require an active access token of the built-in OAuth authorization server.",
+        crate::verify_oauth_token::VerifyOAuthTokenConfig
+    ),
+    kind!(
+        "require-scopes",
+        "Require scopes of the verified access token (403 insufficient_scope).",
+        crate::require_scopes::RequireScopesConfig
     ),
     kind!(
         "access-control",

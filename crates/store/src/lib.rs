@@ -51,6 +51,7 @@ mod index;
 mod keyring;
 mod management;
 mod model;
+mod oauth;
 mod postgres;
 mod repo;
 mod secret;
@@ -72,6 +73,11 @@ pub use management::{
 };
 pub use model::{
     App, AppStatus, ChangeMarker, CredentialEntry, Developer, DeveloperStatus, KeyRecord, KeyStatus,
+};
+pub use oauth::{
+    ClientProduct, CodeRecord, CodeUse, NewCode, NewSigningKey, NewToken, OAuthClient,
+    OAuthRepository, OAuthUser, Rotation, SigningKeyRecord, SigningKeyState, TokenKind,
+    TokenOwner, TokenRecord,
 };
 pub use postgres::PgStore;
 pub use repo::KeyRepository;

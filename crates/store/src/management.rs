@@ -698,11 +698,21 @@ pub trait AdminRepository: Send + Sync {
 
 /// Everything a deployment's store offers; what the admin API and the CLI hold.
 pub trait Store:
-    crate::KeyRepository + CatalogRepository + KvmRepository + AuditRepository + AdminRepository
+    crate::KeyRepository
+        + CatalogRepository
+        + KvmRepository
+        + AuditRepository
+        + AdminRepository
+        + crate::OAuthRepository
 {
 }
 
 impl<T> Store for T where
-    T: crate::KeyRepository + CatalogRepository + KvmRepository + AuditRepository + AdminRepository
+    T: crate::KeyRepository
+        + CatalogRepository
+        + KvmRepository
+        + AuditRepository
+        + AdminRepository
+        + crate::OAuthRepository
 {
 }

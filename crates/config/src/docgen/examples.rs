@@ -63,6 +63,36 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
         files: &[],
     },
     PolicyExample {
+        kind: "verify-oauth-token",
+        lists: REQUEST,
+        notes: "Requires an active access token of the built-in authorization server \
+                (`Authorization: Bearer`). Opaque tokens are looked up once and then cached \
+                (bounded, until expiry or 30 s); JWT access tokens are verified against the \
+                server's published keys (`typ: at+jwt`, pinned asymmetric algorithms). Sets the \
+                calling app and the token's scopes for `require-scopes`. Rejects with 401 \
+                (`token.missing`, `token.invalid`, `token.expired`) and a `WWW-Authenticate: \
+                Bearer` challenge. See docs/oauth.md.",
+        yaml: "\
+- verify-oauth-token:
+    leeway: 30s
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "require-scopes",
+        lists: REQUEST,
+        notes: "Requires scopes of the token a previous `verify-oauth-token` or `verify-jwt` \
+                verified; put it in a flow to require scopes per method and path. Rejects with \
+                403 `token.insufficient_scope` (401 `token.missing` when no token was verified \
+                before it). See docs/oauth.md.",
+        yaml: "\
+- require-scopes:
+    scopes: [orders.write]
+    match: all                     # or any
+",
+        files: &[],
+    },
+    PolicyExample {
         kind: "access-control",
         lists: REQUEST,
         notes: "Matches the client address after the `trusted_proxies` rules, so a spoofed \

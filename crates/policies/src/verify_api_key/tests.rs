@@ -51,7 +51,10 @@ fn deps() -> PolicyDeps {
         ],
         1,
     );
-    PolicyDeps { keys }
+    PolicyDeps {
+        keys,
+        ..Default::default()
+    }
 }
 
 fn pipeline(config: serde_json::Value, mode: Mode) -> Pipeline {

@@ -34,6 +34,7 @@ crate::sql::sqlx_adapter!(Postgres, PgConnection, PgRow);
 crate::sql::delegate::impl_key_repository!(PgStore);
 crate::sql::delegate_catalog::impl_catalog_repository!(PgStore);
 crate::sql::delegate_admin::impl_admin_repositories!(PgStore);
+crate::sql::delegate_oauth::impl_oauth_repository!(PgStore);
 
 const MIGRATIONS: &[EmbeddedMigration] = &[
     (
@@ -47,6 +48,7 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("../../migrations/postgres/0002_management.sql"),
     ),
     (3, "kvm_admin", include_str!("../../migrations/postgres/0003_kvm_admin.sql")),
+    (4, "oauth", include_str!("../../migrations/postgres/0004_oauth.sql")),
 ];
 
 /// Upper bound for establishing or acquiring a connection before reporting `Unavailable`.

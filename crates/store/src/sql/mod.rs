@@ -14,7 +14,9 @@ pub(crate) mod catalog;
 pub(crate) mod delegate;
 pub(crate) mod delegate_admin;
 pub(crate) mod delegate_catalog;
+pub(crate) mod delegate_oauth;
 pub(crate) mod kvm;
+pub(crate) mod oauth;
 pub(crate) mod repo;
 pub(crate) mod rows;
 

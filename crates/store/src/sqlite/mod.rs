@@ -32,6 +32,7 @@ crate::sql::sqlx_adapter!(Sqlite, SqliteConnection, SqliteRow);
 crate::sql::delegate::impl_key_repository!(SqliteStore);
 crate::sql::delegate_catalog::impl_catalog_repository!(SqliteStore);
 crate::sql::delegate_admin::impl_admin_repositories!(SqliteStore);
+crate::sql::delegate_oauth::impl_oauth_repository!(SqliteStore);
 
 /// Embedded migrations (see [`crate::sql`] for why not `sqlx::migrate!`).
 const MIGRATIONS: &[EmbeddedMigration] = &[
@@ -46,6 +47,7 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("../../migrations/sqlite/0002_management.sql"),
     ),
     (3, "kvm_admin", include_str!("../../migrations/sqlite/0003_kvm_admin.sql")),
+    (4, "oauth", include_str!("../../migrations/sqlite/0004_oauth.sql")),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,156 @@
+//! Client authentication at the token, introspection and revocation endpoints:
+//! `client_secret_basic` (RFC 6749 §2.3.1: `Authorization: Basic`, id and secret each
+//! form-urlencoded before base64) and `client_secret_post` (form parameters). Exactly one
+//! method per request: using two is `invalid_request` (§2.3).
+//!
+//! The client id is the app credential's consumer key and the secret its consumer secret; the
+//! store compares keyed hashes in constant time ([`OAuthRepository::authenticate_oauth_client`]).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, header};
+use portcullis_store::{OAuthClient, OAuthRepository};
+use zeroize::Zeroizing;
+
+use crate::error::OAuthError;
+use crate::params::Params;
+
+/// How the client authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic.
+    SecretBasic,
+    /// Form parameters.
+    SecretPost,
+}
+
+/// Presented credentials.
+pub(crate) struct Presented {
+    pub(crate) id: String,
+    pub(crate) secret: Zeroizing<String>,
+    pub(crate) method: AuthMethod,
+}
+
+fn decode_part(part: &str) -> Option<String> {
+    // `+` means space in form encoding; percent escapes decode to UTF-8.
+    let decoded: String = form_urlencoded::parse(format!("x={part}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())?;
+    Some(decoded)
+}
+
+/// Reads the client's credentials from the request.
+pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+    let mut basic = None;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = values.next() {
+        if values.next().is_some() {
+            return Err(OAuthError::invalid_request("several Authorization headers"));
+        }
+        let text = value.to_str().map_err(|_| OAuthError::invalid_client())?;
+        let (scheme, rest) = text.trim().split_once(' ').unwrap_or((text, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            let raw = Zeroizing::new(
+                STANDARD
+                    .decode(rest.trim())
+                    .map_err(|_| OAuthError::invalid_client().basic())?,
+            );
+            let text =
+                std::str::from_utf8(&raw).map_err(|_| OAuthError::invalid_client().basic())?;
+            let (id, secret) = text
+                .split_once(':')
+                .ok_or(OAuthError::invalid_client().basic())?;
+            let id = decode_part(id).ok_or(OAuthError::invalid_client().basic())?;
+            let secret =
+                Zeroizing::new(decode_part(secret).ok_or(OAuthError::invalid_client().basic())?);
+            basic = Some(Presented {
+                id,
+                secret,
+                method: AuthMethod::SecretBasic,
+            });
+        }
+    }
+    let form_secret = params.get("client_secret");
+    match (basic, form_secret) {
+        (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+            "use one client authentication method, not several",
+        )),
+        (Some(b), None) => {
+            if params.get("client_id").is_some_and(|id| id != b.id) {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the authenticated client",
+                ));
+            }
+            Ok(b)
+        }
+        (None, Some(secret)) => Ok(Presented {
+            id: params
+                .get("client_id")
+                .ok_or(OAuthError::invalid_client())?
+                .to_owned(),
+            secret: Zeroizing::new(secret.to_owned()),
+            method: AuthMethod::SecretPost,
+        }),
+        (None, None) => Err(OAuthError::invalid_client()),
+    }
+}
+
+/// Authenticates the client of a request.
+pub(crate) async fn authenticate(
+    store: &dyn OAuthRepository,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(OAuthClient, AuthMethod), OAuthError> {
+    let p = presented(headers, params)?;
+    match store.authenticate_oauth_client(&p.id, &p.secret).await {
+        Ok(client) => Ok((client, p.method)),
+        Err(e) => {
+            let err = OAuthError::from_store(&e);
+            Err(
+                if p.method == AuthMethod::SecretBasic && err.code == "invalid_client" {
+                    err.basic()
+                } else {
+                    err
+                },
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(id: &str, secret: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        h.insert(header::AUTHORIZATION, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let p = presented(&basic("pcl_a%2Bb", "s+c%3Ar"), &Params::default()).unwrap();
+        assert_eq!(p.id, "pcl_a+b");
+        assert_eq!(p.secret.as_str(), "s c:r");
+        assert_eq!(p.method, AuthMethod::SecretBasic);
+    }
+
+    #[test]
+    fn two_methods_or_none_are_refused() {
+        let both = Params::parse(b"client_id=a&client_secret=b").unwrap();
+        assert_eq!(
+            presented(&basic("a", "b"), &both).err().unwrap().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            presented(&HeaderMap::new(), &Params::default())
+                .err()
+                .unwrap()
+                .code,
+            "invalid_client"
+        );
+        let post = presented(&HeaderMap::new(), &both).unwrap();
+        assert_eq!(post.method, AuthMethod::SecretPost);
+    }
+}

@@ -1,0 +1,41 @@
+//! The OAuth 2.0 / OpenID Connect authorization server of Portcullis, and the token
+//! resolution the gateway's OAuth policies use.
+//!
+//! - Apps are the clients: a credential's consumer key is the `client_id`, its consumer secret
+//!   the `client_secret`; scopes come from the API products the credential is **approved**
+//!   for, and asking for any other scope is `invalid_scope` ([`grant`]).
+//! - Endpoints ([`AuthorizationServer::router`]): `/oauth2/token`, `/oauth2/introspect`
+//!   (RFC 7662), `/oauth2/revoke` (RFC 7009), `/oauth2/jwks`,
+//!   `/.well-known/oauth-authorization-server` (RFC 8414) and
+//!   `/.well-known/openid-configuration`, on a listener of their own.
+//! - Access tokens are opaque (256 random bits, stored only as a keyed hash) or RFC 9068 JWTs
+//!   signed with a rotating key ([`keys`]), chosen per API product (`token_format` attribute).
+//! - [`LocalTokens`] resolves presented tokens for the gateway with a bounded cache, so the
+//!   request path does not touch the database once a token is known.
+//!
+//! See docs/oauth.md.
+
+mod client_auth;
+mod discovery;
+mod error;
+pub mod grant;
+mod introspect;
+pub mod keys;
+mod mint;
+mod params;
+mod resolver;
+mod revoke;
+mod server;
+mod settings;
+mod token;
+
+pub use client_auth::AuthMethod;
+pub use error::OAuthError;
+pub use keys::{KeySnapshot, SigningKeys};
+pub use mint::{ACCESS_TOKEN_MARKER, CODE_MARKER, REFRESH_TOKEN_MARKER};
+pub use portcullis_jose::Algorithm;
+pub use resolver::{
+    DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_TTL, Inactive, LocalTokens, ResolveError, TokenInfo,
+};
+pub use server::{AuthorizationServer, serve, tls_acceptor};
+pub use settings::{Settings, SigningSettings, TlsSettings, TokenFormat};

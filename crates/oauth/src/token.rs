@@ -1,0 +1,137 @@
+//! `POST /oauth2/token` (RFC 6749 §3.2): authenticates the client, then dispatches on
+//! `grant_type`. Only the grants RFC 9700 keeps are implemented: no implicit, no password.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::HeaderMap;
+use portcullis_store::{NewToken, OAuthClient, TokenKind};
+use serde_json::{Map, Value, json};
+
+use crate::client_auth::authenticate;
+use crate::error::{OAuthError, no_store};
+use crate::grant::{self, Grant};
+use crate::mint::{ACCESS_TOKEN_MARKER, Issue, random_id, random_secret, store_failed};
+use crate::params::Params;
+use crate::server::AuthorizationServer;
+use crate::settings::TokenFormat;
+
+pub(crate) async fn handle(
+    State(server): State<Arc<AuthorizationServer>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match dispatch(&server, &headers, &body).await {
+        Ok(json) => {
+            let mut resp = Json(json).into_response();
+            no_store(&mut resp);
+            resp
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    server: &AuthorizationServer,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, OAuthError> {
+    let params = Params::from_form(headers, body)?;
+    let grant_type = params.require("grant_type", "grant_type is required")?;
+    let (client, _method) = authenticate(server.store.as_ref(), headers, &params).await?;
+    match grant_type {
+        "client_credentials" => client_credentials(server, &client, &params).await,
+        _ => Err(OAuthError::unsupported_grant_type()),
+    }
+}
+
+/// RFC 6749 §4.4: a token for the client itself, no refresh token.
+async fn client_credentials(
+    server: &AuthorizationServer,
+    client: &OAuthClient,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let requested = grant::parse_scope(params.get("scope"))?;
+    let grant = grant::decide(client, requested.as_deref())?;
+    let family = random_id("fam")?;
+    let issue = Issue {
+        credential_id: &client.credential_id,
+        subject: None,
+        scopes: &grant.scopes,
+        products: &grant.products,
+        family_id: &family,
+        parent_id: None,
+        code_id: None,
+        cnf_x5t: None,
+        cnf_jkt: None,
+        now: SystemTime::now(),
+        claims: Map::new(),
+    };
+    let (access, record) = access_token(server, client, &grant, &issue)?;
+    server
+        .store
+        .store_tokens(std::slice::from_ref(&record))
+        .await
+        .map_err(|e| store_failed(&e))?;
+    Ok(token_response(server, &access, None, &grant.scopes))
+}
+
+/// Mints the access token of an issuance in the format its products ask for.
+pub(crate) fn access_token(
+    server: &AuthorizationServer,
+    client: &OAuthClient,
+    grant: &Grant,
+    issue: &Issue<'_>,
+) -> Result<(zeroize::Zeroizing<String>, NewToken), OAuthError> {
+    let lifetime = server.settings.access_token_lifetime;
+    let id = random_id("tok")?;
+    let format = grant::token_format(client, grant, server.settings.access_token_format);
+    let token = match format {
+        TokenFormat::Opaque => random_secret(ACCESS_TOKEN_MARKER)?,
+        TokenFormat::Jwt => {
+            let keys = server.keys.current();
+            let signer = keys
+                .active
+                .as_ref()
+                .ok_or(OAuthError::temporarily_unavailable())?;
+            let claims = issue.jwt_claims(&server.settings.issuer, &id, lifetime);
+            zeroize::Zeroizing::new(
+                signer
+                    .sign_with_type("at+jwt", &claims)
+                    .map_err(|_| OAuthError::server_error())?,
+            )
+        }
+    };
+    let record = issue.record(
+        &server.keyring,
+        id,
+        &token,
+        TokenKind::Access,
+        format,
+        lifetime,
+    );
+    Ok((token, record))
+}
+
+/// The RFC 6749 §5.1 success body.
+pub(crate) fn token_response(
+    server: &AuthorizationServer,
+    access: &str,
+    refresh: Option<&str>,
+    scopes: &[String],
+) -> Value {
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": server.settings.access_token_lifetime.as_secs(),
+        "scope": scopes.join(" "),
+    });
+    if let (Some(r), Some(obj)) = (refresh, body.as_object_mut()) {
+        obj.insert("refresh_token".into(), r.into());
+    }
+    body
+}
