@@ -45,6 +45,7 @@
 //! ```
 
 mod access;
+mod apply;
 mod error;
 mod feed;
 mod index;
@@ -60,6 +61,10 @@ mod sqlite;
 mod sync;
 
 pub use access::{ProductDenial, ProductEntry, ProductGrant};
+pub use apply::{
+    AppDoc, ApplyOptions, CatalogApply, CatalogChange, CatalogDocument, ChangeOp, DeveloperDoc,
+    EnvironmentDoc, ProductDoc,
+};
 pub use error::StoreError;
 pub use feed::{ChangeFeed, FeedState};
 pub use index::{KeyIndex, KeyLookup};

@@ -704,6 +704,7 @@ pub trait Store:
         + AuditRepository
         + AdminRepository
         + crate::OAuthRepository
+        + crate::CatalogApply
 {
 }
 
@@ -714,5 +715,6 @@ impl<T> Store for T where
         + AuditRepository
         + AdminRepository
         + crate::OAuthRepository
+        + crate::CatalogApply
 {
 }

@@ -7,6 +7,8 @@
 
 #[path = "contract/admin.rs"]
 mod admin;
+#[path = "contract/apply.rs"]
+mod apply;
 #[path = "contract/audit.rs"]
 mod audit;
 #[path = "contract/catalog.rs"]
@@ -85,6 +87,11 @@ contract!(
     admin::admin_tokens_authenticate_within_their_limits,
     admin::admin_writes_are_audited_without_secrets,
     admin::secrets_appear_nowhere_in_the_database,
+    apply::apply_reports_each_change_and_is_idempotent,
+    apply::a_dry_run_predicts_exactly_and_changes_nothing,
+    apply::one_invalid_item_changes_nothing,
+    apply::prune_deletes_only_what_managed_sections_omit,
+    apply::export_then_apply_on_an_empty_database_reproduces_the_catalog,
 );
 
 /// One fixed master key for every handle in this test binary, so handles agree on hashes.

@@ -1,8 +1,9 @@
-//! The `CatalogRepository` and `AuditRepository` impls every SQL backend shares, generated
-//! (like `impl_key_repository!`) so each trait method is forwarded in exactly one place.
+//! The `CatalogRepository`, `CatalogApply` and `AuditRepository` impls every SQL backend
+//! shares, generated (like `impl_key_repository!`) so each trait method is forwarded in exactly
+//! one place.
 
-/// Implements `CatalogRepository` and `AuditRepository` for a [`Backend`] by delegating to
-/// `sql::catalog` and `sql::audit`.
+/// Implements `CatalogRepository`, `CatalogApply` and `AuditRepository` for a [`Backend`] by
+/// delegating to `sql::catalog` and `sql::audit`.
 macro_rules! impl_catalog_repository {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -294,6 +295,21 @@ macro_rules! impl_catalog_repository {
                 expected_version: Option<i64>,
             ) -> Result<(), $crate::StoreError> {
                 $crate::sql::catalog::products::delete(self, actor, name, expected_version).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::CatalogApply for $store {
+            async fn apply_catalog(
+                &self,
+                actor: &$crate::Actor,
+                document: &$crate::CatalogDocument,
+                options: $crate::ApplyOptions,
+            ) -> Result<Vec<$crate::CatalogChange>, $crate::StoreError> {
+                $crate::sql::catalog::apply::apply(self, actor, document, options).await
+            }
+            async fn export_catalog(&self) -> Result<$crate::CatalogDocument, $crate::StoreError> {
+                $crate::sql::catalog::apply::export(self).await
             }
         }
 

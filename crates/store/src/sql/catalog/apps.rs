@@ -93,15 +93,29 @@ pub(crate) async fn delete_rows<C: SqlConn + ?Sized>(
 /// Validates and normalises (trimmed name).
 fn check(spec: &AppSpec) -> Result<AppSpec, StoreError> {
     let mut p = Problems::default();
-    let name = validate::label(&mut p, "name", &spec.name, 100);
-    validate::callback_urls(&mut p, "callback_urls", &spec.callback_urls);
-    validate::attributes(&mut p, "attributes", &spec.attributes);
+    let spec = check_into(&mut p, spec);
     p.finish()?;
-    Ok(AppSpec {
+    Ok(spec)
+}
+
+/// Records every problem of an app's fields in `p`; returns the normalised spec.
+pub(crate) fn check_into(p: &mut Problems, spec: &AppSpec) -> AppSpec {
+    let name = validate::label(p, "name", &spec.name, 100);
+    validate::callback_urls(p, "callback_urls", &spec.callback_urls);
+    validate::attributes(p, "attributes", &spec.attributes);
+    AppSpec {
         name,
         callback_urls: spec.callback_urls.clone(),
         attributes: spec.attributes.clone(),
-    })
+    }
+}
+
+/// Every app, oldest first.
+pub(crate) async fn all<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<AppDetail>, StoreError> {
+    let rows = conn
+        .fetch_all(concat!(select!(), " ORDER BY created_at, id"), &[])
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
 async fn name_taken<C: SqlConn + ?Sized>(
@@ -139,14 +153,28 @@ pub(crate) async fn create<B: Backend>(
     let now = creation_time();
     let mut tx = b.begin_write().await?;
     let dev = super::developers::fetch(&mut *tx, developer).await?;
-    let developer_id = dev.developer.id;
-    name_taken(&mut *tx, &developer_id, &spec.name, &id).await?;
-    tx.exec(
+    let detail = insert_row(&mut *tx, &id, &dev.developer.id, &spec, now).await?;
+    let record = Record::create("app", &id, docs::app(&detail));
+    finish(b, tx, actor, vec![record], now).await?;
+    Ok(detail)
+}
+
+/// Inserts an approved app from a checked spec; `Conflict` if the developer already has an
+/// app of that name.
+pub(crate) async fn insert_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    id: &str,
+    developer_id: &str,
+    spec: &AppSpec,
+    now: SystemTime,
+) -> Result<AppDetail, StoreError> {
+    name_taken(conn, developer_id, &spec.name, id).await?;
+    conn.exec(
         "INSERT INTO apps (id, developer_id, name, status, created_at, callback_urls, \
          attributes, version, updated_at) VALUES ($1, $2, $3, 'approved', $4, $5, $6, 1, $4)",
         &[
-            Arg::Text(&id),
-            Arg::Text(&developer_id),
+            Arg::Text(id),
+            Arg::Text(developer_id),
             Arg::Text(&spec.name),
             Arg::Int(to_millis(now)),
             Arg::Text(&super::list_text(&spec.callback_urls)),
@@ -154,10 +182,50 @@ pub(crate) async fn create<B: Backend>(
         ],
     )
     .await?;
-    let detail = fetch(&mut *tx, &id).await?;
-    let record = Record::create("app", &id, docs::app(&detail));
-    finish(b, tx, actor, vec![record], now).await?;
-    Ok(detail)
+    fetch(conn, id).await
+}
+
+/// Replaces name, callback URLs and attributes of `before` with a checked spec.
+pub(crate) async fn update_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    before: &AppDetail,
+    spec: &AppSpec,
+    now: SystemTime,
+) -> Result<AppDetail, StoreError> {
+    let id = before.app.id.as_str();
+    name_taken(conn, &before.app.developer_id, &spec.name, id).await?;
+    conn.exec(
+        "UPDATE apps SET name = $2, callback_urls = $3, attributes = $4, \
+         version = version + 1, updated_at = $5 WHERE id = $1",
+        &[
+            Arg::Text(id),
+            Arg::Text(&spec.name),
+            Arg::Text(&super::list_text(&spec.callback_urls)),
+            Arg::Text(&super::attributes_text(&spec.attributes)),
+            Arg::Int(to_millis(now)),
+        ],
+    )
+    .await?;
+    fetch(conn, id).await
+}
+
+/// Sets the status (one version up) and returns the new state.
+pub(crate) async fn set_status_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    id: &str,
+    status: AppStatus,
+    now: SystemTime,
+) -> Result<AppDetail, StoreError> {
+    conn.exec(
+        "UPDATE apps SET status = $2, version = version + 1, updated_at = $3 WHERE id = $1",
+        &[
+            Arg::Text(id),
+            Arg::Text(status.as_str()),
+            Arg::Int(to_millis(now)),
+        ],
+    )
+    .await?;
+    fetch(conn, id).await
 }
 
 pub(crate) async fn get<B: Backend>(b: &B, app_id: &str) -> Result<AppDetail, StoreError> {
@@ -221,20 +289,7 @@ pub(crate) async fn update<B: Backend>(
     {
         return Ok(before);
     }
-    name_taken(&mut *tx, &before.app.developer_id, &spec.name, &id).await?;
-    tx.exec(
-        "UPDATE apps SET name = $2, callback_urls = $3, attributes = $4, \
-         version = version + 1, updated_at = $5 WHERE id = $1",
-        &[
-            Arg::Text(&id),
-            Arg::Text(&spec.name),
-            Arg::Text(&super::list_text(&spec.callback_urls)),
-            Arg::Text(&super::attributes_text(&spec.attributes)),
-            Arg::Int(to_millis(now)),
-        ],
-    )
-    .await?;
-    let after = fetch(&mut *tx, &id).await?;
+    let after = update_row(&mut *tx, &before, &spec, now).await?;
     let record = Record::change(
         "update",
         "app",
@@ -261,16 +316,7 @@ pub(crate) async fn set_status<B: Backend>(
     if before.app.status == status {
         return Ok(before);
     }
-    tx.exec(
-        "UPDATE apps SET status = $2, version = version + 1, updated_at = $3 WHERE id = $1",
-        &[
-            Arg::Text(&id),
-            Arg::Text(status.as_str()),
-            Arg::Int(to_millis(now)),
-        ],
-    )
-    .await?;
-    let after = fetch(&mut *tx, &id).await?;
+    let after = set_status_row(&mut *tx, &id, status, now).await?;
     let record = Record::change(
         "set-status",
         "app",

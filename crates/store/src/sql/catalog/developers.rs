@@ -50,6 +50,13 @@ pub(crate) async fn fetch<C: SqlConn + ?Sized>(
 /// Validates and normalises (trimmed name, lower-cased e-mail).
 fn check(spec: &DeveloperSpec) -> Result<DeveloperSpec, StoreError> {
     let mut p = Problems::default();
+    let spec = check_into(&mut p, spec);
+    p.finish()?;
+    Ok(spec)
+}
+
+/// Records every problem of a developer's fields in `p`; returns the normalised spec.
+pub(crate) fn check_into(p: &mut Problems, spec: &DeveloperSpec) -> DeveloperSpec {
     let email = normalize_email(&spec.email).unwrap_or_else(|_| {
         p.push(
             "email",
@@ -57,14 +64,23 @@ fn check(spec: &DeveloperSpec) -> Result<DeveloperSpec, StoreError> {
         );
         String::new()
     });
-    let name = validate::label(&mut p, "name", &spec.name, 100);
-    validate::attributes(&mut p, "attributes", &spec.attributes);
-    p.finish()?;
-    Ok(DeveloperSpec {
+    let name = validate::label(p, "name", &spec.name, 100);
+    validate::attributes(p, "attributes", &spec.attributes);
+    DeveloperSpec {
         email,
         name,
         attributes: spec.attributes.clone(),
-    })
+    }
+}
+
+/// Every developer, oldest first.
+pub(crate) async fn all<C: SqlConn + ?Sized>(
+    conn: &mut C,
+) -> Result<Vec<DeveloperDetail>, StoreError> {
+    let rows = conn
+        .fetch_all(concat!(select!(), " ORDER BY created_at, id"), &[])
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
 async fn email_taken<C: SqlConn + ?Sized>(
@@ -95,12 +111,25 @@ pub(crate) async fn create<B: Backend>(
     let id = new_id("dev")?;
     let now = creation_time();
     let mut tx = b.begin_write().await?;
-    email_taken(&mut *tx, &spec.email, &id).await?;
-    tx.exec(
+    let detail = insert_row(&mut *tx, &id, &spec, now).await?;
+    let record = Record::create("developer", &id, docs::developer(&detail));
+    finish(b, tx, actor, vec![record], now).await?;
+    Ok(detail)
+}
+
+/// Inserts an active developer from a checked spec; `Conflict` if the e-mail is taken.
+pub(crate) async fn insert_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    id: &str,
+    spec: &DeveloperSpec,
+    now: SystemTime,
+) -> Result<DeveloperDetail, StoreError> {
+    email_taken(conn, &spec.email, id).await?;
+    conn.exec(
         "INSERT INTO developers (id, email, name, status, created_at, attributes, version, updated_at) \
          VALUES ($1, $2, $3, 'active', $4, $5, 1, $4)",
         &[
-            Arg::Text(&id),
+            Arg::Text(id),
             Arg::Text(&spec.email),
             Arg::Text(&spec.name),
             Arg::Int(to_millis(now)),
@@ -108,10 +137,65 @@ pub(crate) async fn create<B: Backend>(
         ],
     )
     .await?;
-    let detail = fetch(&mut *tx, &id).await?;
-    let record = Record::create("developer", &id, docs::developer(&detail));
-    finish(b, tx, actor, vec![record], now).await?;
-    Ok(detail)
+    fetch(conn, id).await
+}
+
+/// Replaces e-mail, name and attributes with a checked spec (one version up).
+pub(crate) async fn update_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    id: &str,
+    spec: &DeveloperSpec,
+    now: SystemTime,
+) -> Result<DeveloperDetail, StoreError> {
+    email_taken(conn, &spec.email, id).await?;
+    conn.exec(
+        "UPDATE developers SET email = $2, name = $3, attributes = $4, \
+         version = version + 1, updated_at = $5 WHERE id = $1",
+        &[
+            Arg::Text(id),
+            Arg::Text(&spec.email),
+            Arg::Text(&spec.name),
+            Arg::Text(&super::attributes_text(&spec.attributes)),
+            Arg::Int(to_millis(now)),
+        ],
+    )
+    .await?;
+    fetch(conn, id).await
+}
+
+/// Sets the status (one version up) and returns the new state.
+pub(crate) async fn set_status_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    id: &str,
+    status: DeveloperStatus,
+    now: SystemTime,
+) -> Result<DeveloperDetail, StoreError> {
+    conn.exec(
+        "UPDATE developers SET status = $2, version = version + 1, updated_at = $3 WHERE id = $1",
+        &[
+            Arg::Text(id),
+            Arg::Text(status.as_str()),
+            Arg::Int(to_millis(now)),
+        ],
+    )
+    .await?;
+    fetch(conn, id).await
+}
+
+/// Deletes a developer with their apps and credentials (inside the caller's transaction) and
+/// returns the audit records: the developer first, then each app and credential.
+pub(crate) async fn delete_rows<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    before: &DeveloperDetail,
+) -> Result<Vec<Record>, StoreError> {
+    let id = before.developer.id.as_str();
+    let mut records = vec![Record::delete("developer", id, docs::developer(before))];
+    for app in super::apps::of_developer(conn, id).await? {
+        records.extend(super::apps::delete_rows(conn, &app).await?);
+    }
+    conn.exec("DELETE FROM developers WHERE id = $1", &[Arg::Text(id)])
+        .await?;
+    Ok(records)
 }
 
 pub(crate) async fn get<B: Backend>(
@@ -174,20 +258,7 @@ pub(crate) async fn update<B: Backend>(
     {
         return Ok(before);
     }
-    email_taken(&mut *tx, &spec.email, &id).await?;
-    tx.exec(
-        "UPDATE developers SET email = $2, name = $3, attributes = $4, \
-         version = version + 1, updated_at = $5 WHERE id = $1",
-        &[
-            Arg::Text(&id),
-            Arg::Text(&spec.email),
-            Arg::Text(&spec.name),
-            Arg::Text(&super::attributes_text(&spec.attributes)),
-            Arg::Int(to_millis(now)),
-        ],
-    )
-    .await?;
-    let after = fetch(&mut *tx, &id).await?;
+    let after = update_row(&mut *tx, &id, &spec, now).await?;
     let record = Record::change(
         "update",
         "developer",
@@ -214,16 +285,7 @@ pub(crate) async fn set_status<B: Backend>(
     if before.developer.status == status {
         return Ok(before);
     }
-    tx.exec(
-        "UPDATE developers SET status = $2, version = version + 1, updated_at = $3 WHERE id = $1",
-        &[
-            Arg::Text(&id),
-            Arg::Text(status.as_str()),
-            Arg::Int(to_millis(now)),
-        ],
-    )
-    .await?;
-    let after = fetch(&mut *tx, &id).await?;
+    let after = set_status_row(&mut *tx, &id, status, now).await?;
     let record = Record::change(
         "set-status",
         "developer",
@@ -246,11 +308,6 @@ pub(crate) async fn delete<B: Backend>(
     let before = fetch(&mut *tx, id_or_email).await?;
     let id = before.developer.id.clone();
     check_version("developer", &id, before.version, expected_version)?;
-    let mut records = vec![Record::delete("developer", &id, docs::developer(&before))];
-    for app in super::apps::of_developer(&mut *tx, &id).await? {
-        records.extend(super::apps::delete_rows(&mut *tx, &app).await?);
-    }
-    tx.exec("DELETE FROM developers WHERE id = $1", &[Arg::Text(&id)])
-        .await?;
+    let records = delete_rows(&mut *tx, &before).await?;
     finish(b, tx, actor, records, now).await
 }

@@ -26,7 +26,10 @@ fn decode(row: &impl SqlRow) -> Result<Environment, StoreError> {
     })
 }
 
-async fn fetch<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<Environment, StoreError> {
+pub(crate) async fn fetch<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+) -> Result<Environment, StoreError> {
     let row = conn
         .fetch_opt(concat!(select!(), " WHERE name = $1"), &[Arg::Text(name)])
         .await?
@@ -50,13 +53,26 @@ pub(crate) async fn exists<C: SqlConn + ?Sized>(
 
 fn check(name: &str, description: &str) -> Result<(), StoreError> {
     let mut p = Problems::default();
-    validate::environment_name(&mut p, "name", name);
-    validate::free_text(&mut p, "description", description);
+    check_into(&mut p, name, description);
     p.finish()
 }
 
+/// Records every problem of an environment's fields in `p`.
+pub(crate) fn check_into(p: &mut Problems, name: &str, description: &str) {
+    validate::environment_name(p, "name", name);
+    validate::free_text(p, "description", description);
+}
+
+/// Every environment, oldest first.
+pub(crate) async fn all<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<Environment>, StoreError> {
+    let rows = conn
+        .fetch_all(concat!(select!(), " ORDER BY created_at, name"), &[])
+        .await?;
+    rows.iter().map(decode).collect()
+}
+
 /// Inserts the row; `None` if the name is taken.
-async fn insert<C: SqlConn + ?Sized>(
+pub(crate) async fn insert<C: SqlConn + ?Sized>(
     conn: &mut C,
     name: &str,
     description: &str,
@@ -130,10 +146,7 @@ pub(crate) async fn get<B: Backend>(b: &B, name: &str) -> Result<Environment, St
 
 pub(crate) async fn list<B: Backend>(b: &B) -> Result<Vec<Environment>, StoreError> {
     let mut conn = b.read_conn().await?;
-    let rows = conn
-        .fetch_all(concat!(select!(), " ORDER BY created_at, name"), &[])
-        .await?;
-    rows.iter().map(decode).collect()
+    all(&mut *conn).await
 }
 
 pub(crate) async fn update<B: Backend>(
@@ -153,17 +166,7 @@ pub(crate) async fn update<B: Backend>(
     if before.description == description {
         return Ok(before);
     }
-    tx.exec(
-        "UPDATE environments SET description = $2, version = version + 1, updated_at = $3 \
-         WHERE name = $1",
-        &[
-            Arg::Text(name),
-            Arg::Text(description),
-            Arg::Int(to_millis(now)),
-        ],
-    )
-    .await?;
-    let after = fetch(&mut *tx, name).await?;
+    let after = update_row(&mut *tx, name, description, now).await?;
     let record = Record::change(
         "update",
         "environment",
@@ -173,6 +176,57 @@ pub(crate) async fn update<B: Backend>(
     );
     finish(b, tx, actor, vec![record], now).await?;
     Ok(after)
+}
+
+/// Sets the description (one version up) and returns the new state.
+pub(crate) async fn update_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+    description: &str,
+    now: SystemTime,
+) -> Result<Environment, StoreError> {
+    conn.exec(
+        "UPDATE environments SET description = $2, version = version + 1, updated_at = $3 \
+         WHERE name = $1",
+        &[
+            Arg::Text(name),
+            Arg::Text(description),
+            Arg::Int(to_millis(now)),
+        ],
+    )
+    .await?;
+    fetch(conn, name).await
+}
+
+/// Deletes the row; `Conflict` while KVM entries live in it or a product lists it.
+pub(crate) async fn delete_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+) -> Result<(), StoreError> {
+    if conn
+        .fetch_opt(
+            "SELECT map FROM kvm_entries WHERE environment = $1 LIMIT 1",
+            &[Arg::Text(name)],
+        )
+        .await?
+        .is_some()
+    {
+        return Err(StoreError::Conflict(format!(
+            "environment {name:?} still holds KVM entries; delete them first"
+        )));
+    }
+    let users = super::products::referencing_environment(conn, name).await?;
+    if let Some(product) = users.first() {
+        return Err(StoreError::Conflict(format!(
+            "environment {name:?} is used by API product {product:?}; remove it from the product first"
+        )));
+    }
+    conn.exec(
+        "DELETE FROM environments WHERE name = $1",
+        &[Arg::Text(name)],
+    )
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn delete<B: Backend>(
@@ -185,29 +239,7 @@ pub(crate) async fn delete<B: Backend>(
     let mut tx = b.begin_write().await?;
     let before = fetch(&mut *tx, name).await?;
     check_version("environment", name, before.version, expected_version)?;
-    if tx
-        .fetch_opt(
-            "SELECT map FROM kvm_entries WHERE environment = $1 LIMIT 1",
-            &[Arg::Text(name)],
-        )
-        .await?
-        .is_some()
-    {
-        return Err(StoreError::Conflict(format!(
-            "environment {name:?} still holds KVM entries; delete them first"
-        )));
-    }
-    let users = super::products::referencing_environment(&mut *tx, name).await?;
-    if let Some(product) = users.first() {
-        return Err(StoreError::Conflict(format!(
-            "environment {name:?} is used by API product {product:?}; remove it from the product first"
-        )));
-    }
-    tx.exec(
-        "DELETE FROM environments WHERE name = $1",
-        &[Arg::Text(name)],
-    )
-    .await?;
+    delete_row(&mut *tx, name).await?;
     let record = Record::delete("environment", name, docs::environment(&before));
     finish(b, tx, actor, vec![record], now).await
 }

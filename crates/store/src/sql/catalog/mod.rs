@@ -11,6 +11,7 @@
 //!    commit, announcing the seq to in-process listeners. Any error before the commit drops
 //!    the transaction, so nothing is half-applied.
 
+pub(crate) mod apply;
 pub(crate) mod apps;
 pub(crate) mod credentials;
 pub(crate) mod developers;

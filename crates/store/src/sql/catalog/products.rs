@@ -71,7 +71,10 @@ pub(crate) fn decode(row: &impl SqlRow) -> Result<Product, StoreError> {
     })
 }
 
-async fn fetch<C: SqlConn + ?Sized>(conn: &mut C, name: &str) -> Result<Product, StoreError> {
+pub(crate) async fn fetch<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+) -> Result<Product, StoreError> {
     let row = conn
         .fetch_opt(concat!(select!(), " WHERE name = $1"), &[Arg::Text(name)])
         .await?
@@ -115,8 +118,15 @@ pub(crate) async fn referencing_environment<C: SqlConn + ?Sized>(
 /// Validates and normalises a spec (canonical paths); all problems at once.
 fn check(name: Option<&str>, spec: &ProductSpec) -> Result<ProductSpec, StoreError> {
     let mut p = Problems::default();
+    let spec = check_into(&mut p, name, spec);
+    p.finish()?;
+    Ok(spec)
+}
+
+/// Records every problem of a product's name and fields in `p`; returns the normalised spec.
+pub(crate) fn check_into(p: &mut Problems, name: Option<&str>, spec: &ProductSpec) -> ProductSpec {
     if let Some(name) = name {
-        validate::product_name(&mut p, "name", name);
+        validate::product_name(p, "name", name);
     }
     if spec.display_name.chars().count() > 255 || spec.display_name.chars().any(char::is_control) {
         p.push(
@@ -124,12 +134,12 @@ fn check(name: Option<&str>, spec: &ProductSpec) -> Result<ProductSpec, StoreErr
             "must be at most 255 characters without control characters",
         );
     }
-    validate::free_text(&mut p, "description", &spec.description);
-    validate::apis(&mut p, "apis", &spec.apis);
-    let paths = validate::paths(&mut p, "paths", &spec.paths);
-    validate::methods(&mut p, "methods", &spec.methods);
-    validate::environments(&mut p, "environments", &spec.environments);
-    validate::scopes(&mut p, "scopes", &spec.scopes);
+    validate::free_text(p, "description", &spec.description);
+    validate::apis(p, "apis", &spec.apis);
+    let paths = validate::paths(p, "paths", &spec.paths);
+    validate::methods(p, "methods", &spec.methods);
+    validate::environments(p, "environments", &spec.environments);
+    validate::scopes(p, "scopes", &spec.scopes);
     if let Some(q) = spec.quota {
         if q.limit == 0 || i64::try_from(q.limit).is_err() {
             p.push("quota.limit", "must be between 1 and 2^63-1");
@@ -138,12 +148,11 @@ fn check(name: Option<&str>, spec: &ProductSpec) -> Result<ProductSpec, StoreErr
             p.push("quota.interval", "must be at least 1");
         }
     }
-    validate::attributes(&mut p, "attributes", &spec.attributes);
-    p.finish()?;
-    Ok(ProductSpec {
+    validate::attributes(p, "attributes", &spec.attributes);
+    ProductSpec {
         paths,
         ..spec.clone()
-    })
+    }
 }
 
 /// Every listed environment must exist (checked inside the write transaction).
@@ -222,16 +231,29 @@ pub(crate) async fn create<B: Backend>(
     let spec = check(Some(name), spec)?;
     let now = creation_time();
     let mut tx = b.begin_write().await?;
-    environments_exist(&mut *tx, &spec).await?;
-    let columns = Columns::of(&spec);
-    let inserted = tx
+    let product = insert_row(&mut *tx, name, &spec, now).await?;
+    let record = Record::create("product", name, docs::product(&product));
+    finish(b, tx, actor, vec![record], now).await?;
+    Ok(product)
+}
+
+/// Inserts a checked spec (its environments must exist); `Conflict` if the name is taken.
+pub(crate) async fn insert_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+    spec: &ProductSpec,
+    now: SystemTime,
+) -> Result<Product, StoreError> {
+    environments_exist(conn, spec).await?;
+    let columns = Columns::of(spec);
+    let inserted = conn
         .exec(
             "INSERT INTO products (name, display_name, description, apis, paths, methods, \
              environments, scopes, quota_limit, quota_interval, quota_unit, approval_type, \
              attributes, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14) \
              ON CONFLICT DO NOTHING",
-            &columns.args(name, &spec, now),
+            &columns.args(name, spec, now),
         )
         .await?;
     if inserted == 0 {
@@ -239,10 +261,57 @@ pub(crate) async fn create<B: Backend>(
             "name: API product {name:?} already exists"
         )));
     }
-    let product = fetch(&mut *tx, name).await?;
-    let record = Record::create("product", name, docs::product(&product));
-    finish(b, tx, actor, vec![record], now).await?;
-    Ok(product)
+    fetch(conn, name).await
+}
+
+/// Replaces the fields with a checked spec (one version up) and returns the new state.
+pub(crate) async fn update_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+    spec: &ProductSpec,
+    now: SystemTime,
+) -> Result<Product, StoreError> {
+    environments_exist(conn, spec).await?;
+    let columns = Columns::of(spec);
+    conn.exec(
+        "UPDATE products SET display_name = $2, description = $3, apis = $4, paths = $5, \
+         methods = $6, environments = $7, scopes = $8, quota_limit = $9, quota_interval = $10, \
+         quota_unit = $11, approval_type = $12, attributes = $13, version = version + 1, \
+         updated_at = $14 WHERE name = $1",
+        &columns.args(name, spec, now),
+    )
+    .await?;
+    fetch(conn, name).await
+}
+
+/// Deletes the row; `Conflict` while credentials are associated with the product.
+pub(crate) async fn delete_row<C: SqlConn + ?Sized>(
+    conn: &mut C,
+    name: &str,
+) -> Result<(), StoreError> {
+    let used = conn
+        .fetch_opt(
+            "SELECT COUNT(*) AS n FROM credential_products WHERE product = $1",
+            &[Arg::Text(name)],
+        )
+        .await?
+        .map_or(Ok(0), |r| r.int("n"))?;
+    if used > 0 {
+        return Err(StoreError::Conflict(format!(
+            "API product {name:?} is associated with {used} credential(s); remove those associations first"
+        )));
+    }
+    conn.exec("DELETE FROM products WHERE name = $1", &[Arg::Text(name)])
+        .await?;
+    Ok(())
+}
+
+/// Every product, by name.
+pub(crate) async fn all<C: SqlConn + ?Sized>(conn: &mut C) -> Result<Vec<Product>, StoreError> {
+    let rows = conn
+        .fetch_all(concat!(select!(), " ORDER BY name"), &[])
+        .await?;
+    rows.iter().map(decode).collect()
 }
 
 pub(crate) async fn get<B: Backend>(b: &B, name: &str) -> Result<Product, StoreError> {
@@ -293,17 +362,7 @@ pub(crate) async fn update<B: Backend>(
     if before.spec == spec {
         return Ok(before);
     }
-    environments_exist(&mut *tx, &spec).await?;
-    let columns = Columns::of(&spec);
-    tx.exec(
-        "UPDATE products SET display_name = $2, description = $3, apis = $4, paths = $5, \
-         methods = $6, environments = $7, scopes = $8, quota_limit = $9, quota_interval = $10, \
-         quota_unit = $11, approval_type = $12, attributes = $13, version = version + 1, \
-         updated_at = $14 WHERE name = $1",
-        &columns.args(name, &spec, now),
-    )
-    .await?;
-    let after = fetch(&mut *tx, name).await?;
+    let after = update_row(&mut *tx, name, &spec, now).await?;
     let record = Record::change(
         "update",
         "product",
@@ -325,20 +384,7 @@ pub(crate) async fn delete<B: Backend>(
     let mut tx = b.begin_write().await?;
     let before = fetch(&mut *tx, name).await?;
     check_version("product", name, before.version, expected_version)?;
-    let used = tx
-        .fetch_opt(
-            "SELECT COUNT(*) AS n FROM credential_products WHERE product = $1",
-            &[Arg::Text(name)],
-        )
-        .await?
-        .map_or(Ok(0), |r| r.int("n"))?;
-    if used > 0 {
-        return Err(StoreError::Conflict(format!(
-            "API product {name:?} is associated with {used} credential(s); remove those associations first"
-        )));
-    }
-    tx.exec("DELETE FROM products WHERE name = $1", &[Arg::Text(name)])
-        .await?;
+    delete_row(&mut *tx, name).await?;
     let record = Record::delete("product", name, docs::product(&before));
     finish(b, tx, actor, vec![record], now).await
 }

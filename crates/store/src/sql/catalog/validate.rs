@@ -26,19 +26,30 @@ const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "
 
 /// The problems found in one input, each prefixed by its field path.
 #[derive(Debug, Default)]
-pub(crate) struct Problems(Vec<String>);
+pub(crate) struct Problems {
+    found: Vec<String>,
+    /// Put before every field name (`products[2].`), so the checks of one entity can report
+    /// at the entity's place inside a larger document (`apply`).
+    prefix: String,
+}
 
 impl Problems {
     pub(crate) fn push(&mut self, field: impl Display, problem: impl Display) {
-        self.0.push(format!("{field}: {problem}"));
+        self.found
+            .push(format!("{}{field}: {problem}", self.prefix));
+    }
+
+    /// Names the following problems' fields relative to `prefix` (e.g. `products[2].`).
+    pub(crate) fn set_prefix(&mut self, prefix: impl Into<String>) {
+        self.prefix = prefix.into();
     }
 
     /// `Invalid` listing every problem (joined by `; `), or `Ok` when there were none.
     pub(crate) fn finish(self) -> Result<(), StoreError> {
-        if self.0.is_empty() {
+        if self.found.is_empty() {
             Ok(())
         } else {
-            Err(StoreError::Invalid(self.0.join("; ")))
+            Err(StoreError::Invalid(self.found.join("; ")))
         }
     }
 }
