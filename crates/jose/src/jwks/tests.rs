@@ -295,3 +295,61 @@ async fn shared_caches_are_one_per_url_and_options() {
     assert!(JwksCache::new("ftp://idp.example/jwks", JwksOptions::default()).is_err());
     assert!(JwksCache::new("/jwks", JwksOptions::default()).is_err());
 }
+
+#[tokio::test]
+async fn https_jwks_is_verified_against_the_configured_roots() {
+    let signer = Signer::generate("tls-key", Algorithm::ES256).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls_pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()).into(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/jwks",
+        listener.local_addr().unwrap().port()
+    );
+    let body = jwks(&[&signer]);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = service_fn(move |_req| {
+                    let body = body.clone();
+                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(body))) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let trusted =
+        JwksCache::with_tls_config(&url, options(Duration::from_secs(60)), client).unwrap();
+    assert!(trusted.keys().await.unwrap().contains_kid("tls-key"));
+    // With the public roots the self-signed certificate is refused.
+    let public = JwksCache::new(&url, options(Duration::from_secs(60))).unwrap();
+    assert_eq!(
+        public.keys().await.unwrap_err(),
+        VerifyError::KeysUnavailable
+    );
+    assert_eq!(public.fetch_count(), 1);
+}
