@@ -21,6 +21,8 @@ mod harness;
 mod keys;
 #[path = "contract/kvm.rs"]
 mod kvm;
+#[path = "contract/oauth.rs"]
+mod oauth;
 #[path = "contract/products.rs"]
 mod products;
 #[path = "contract/sync.rs"]
@@ -92,6 +94,12 @@ contract!(
     apply::one_invalid_item_changes_nothing,
     apply::prune_deletes_only_what_managed_sections_omit,
     apply::export_then_apply_on_an_empty_database_reproduces_the_catalog,
+    oauth::clients_authenticate_with_their_secret_and_approved_products,
+    oauth::tokens_resolve_by_hash_and_follow_their_client,
+    oauth::one_of_many_concurrent_refresh_rotations_wins,
+    oauth::codes_are_single_use_and_replays_revoke_their_tokens,
+    oauth::signing_keys_are_sealed_and_rotate_once,
+    oauth::end_users_log_in_with_argon2id_passwords,
 );
 
 /// One fixed master key for every handle in this test binary, so handles agree on hashes.
