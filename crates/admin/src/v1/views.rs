@@ -14,13 +14,18 @@ use crate::http_util::{rfc3339, rfc3339_opt};
 macro_rules! api_enum {
     ($(#[$m:meta])* $name:ident from $store:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
+        // kebab-case spells every variant as the store does (`ReadOnly` → `read-only`); a
+        // per-variant `rename = $text` would be lost on utoipa through the macro.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-        pub(crate) enum $name { $(#[serde(rename = $text)] $variant),+ }
+        #[serde(rename_all = "kebab-case")]
+        pub(crate) enum $name { $($variant),+ }
 
         #[allow(dead_code)] // not every enum is parsed from input
         impl $name {
             /// Every spelling, for validation messages.
             pub(crate) const ALL: &[&str] = &[$($text),+];
+            /// Every variant, in the same order.
+            pub(crate) const VARIANTS: &[Self] = &[$($name::$variant),+];
 
             /// Parses the API spelling into the store's enum.
             pub(crate) fn parse(s: &str) -> Option<$store> {
@@ -520,4 +525,42 @@ page_type! {
     AuditPage of AuditEntryView;
     AdminUserPage of AdminUserView;
     AdminTokenPage of AdminTokenView;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    /// JSON, schema and store spellings of an API enum agree.
+    fn agrees<T: Serialize + PartialSchema>(variants: &[T], all: &[&str]) {
+        let json: Vec<String> = variants
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(json, all);
+        let RefOr::T(Schema::Object(o)) = T::schema() else {
+            panic!("an enum schema is an object schema");
+        };
+        let schema: Vec<serde_json::Value> = all.iter().map(|s| (*s).into()).collect();
+        assert_eq!(o.enum_values, Some(schema));
+    }
+
+    #[test]
+    fn enums_are_spelled_as_the_store_spells_them() {
+        agrees(DeveloperStatus::VARIANTS, DeveloperStatus::ALL);
+        agrees(AppStatus::VARIANTS, AppStatus::ALL);
+        agrees(CredentialStatus::VARIANTS, CredentialStatus::ALL);
+        agrees(ApprovalStatus::VARIANTS, ApprovalStatus::ALL);
+        agrees(ApprovalType::VARIANTS, ApprovalType::ALL);
+        agrees(QuotaUnit::VARIANTS, QuotaUnit::ALL);
+        agrees(AdminRole::VARIANTS, AdminRole::ALL);
+        assert_eq!(AdminRole::ALL, ["admin", "operator", "read-only"]);
+        for (v, text) in AdminRole::VARIANTS.iter().zip(AdminRole::ALL) {
+            let back: AdminRole = AdminRole::parse(text).unwrap().into();
+            assert_eq!(back, *v);
+        }
+    }
 }
