@@ -206,6 +206,32 @@ impl Detector {
     }
 }
 
+impl Detector {
+    /// Every rule id matching one value (gate ignored), libinjection included: diagnostics.
+    pub(crate) fn explain_value(&self, value: &str, allowed: u8, max_len: usize) -> Vec<String> {
+        let views = decode::views(value, max_len);
+        let mut ids: Vec<String> = self
+            .engine
+            .all_matches(&views, allowed)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if allowed & AttackClass::Sqli.bit() != 0
+            && may_be_sql(&views.sql)
+            && self.tokens.sqli(views.decoded.as_bytes()).is_some()
+        {
+            ids.push(LIBINJECTION_SQLI_ID.to_owned());
+        }
+        if allowed & AttackClass::Xss.bit() != 0
+            && may_be_html(&views.text)
+            && self.tokens.xss(views.decoded.as_bytes())
+        {
+            ids.push(LIBINJECTION_XSS_ID.to_owned());
+        }
+        ids
+    }
+}
+
 /// libinjection's SQL tokeniser reads prose such as "Left (WA, RR)" as a function call; a value
 /// with no quote, comment, statement separator, comparison or core SQL keyword cannot close a
 /// query context or start a new clause, so it is not handed to it.
@@ -231,7 +257,39 @@ fn may_be_sql(sql_view: &str) -> bool {
         "||",
         "&&",
     ];
-    MARKERS.iter().any(|m| sql_view.contains(m))
+    MARKERS.iter().any(|m| sql_view.contains(m)) && !wordy(sql_view)
+}
+
+/// Ordinary words (two letters or more, not SQL keywords) from which on a value counts as
+/// prose or code rather than an SQL fragment.
+const WORDY_AT: usize = 5;
+
+/// Whether the value carries at least [`WORDY_AT`] ordinary words. libinjection's fingerprints
+/// describe short injected fragments; over sentences and source code (`print(f"{user.name} has
+/// {len(orders)} orders")`, `The "or" operator returns true`) they match by chance, so there
+/// only the regex rules, which look for SQL syntax itself, decide.
+fn wordy(sql_view: &str) -> bool {
+    // SQL keywords and common function names, which do not count as ordinary words.
+    const SQL_WORDS: &str = "select from where and or xor not union all distinct insert into \
+        values update set delete drop table create alter exec execute declare order \
+        group by having limit offset like rlike regexp in is null between \
+        case when then else end as on join if sleep benchmark waitfor \
+        delay char chr concat substring substr ascii cast convert count version user \
+        database schema information_schema tables columns true false asc desc procedure begin exists \
+        sys";
+    let mut n = 0;
+    for w in sql_view
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
+    {
+        if !SQL_WORDS.split_whitespace().any(|k| k == w) {
+            n += 1;
+            if n >= WORDY_AT {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// libinjection's HTML tokeniser also flags bare attribute-like text (`style=color:red`); script

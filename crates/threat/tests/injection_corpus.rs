@@ -14,7 +14,7 @@ mod crs;
 
 use std::collections::HashMap;
 
-use crs::{Req, load_family, load_own_benign, paranoia_levels};
+use crs::{Half, Req, load_family, load_own_benign, paranoia_levels};
 use portcullis_threat::injection::{Detector, DetectorConfig};
 
 /// (directory, name, target %, regression floor % at the default paranoia level).
@@ -27,13 +27,13 @@ const FAMILIES: [(&str, &str, f64, f64); 4] = [
         "REQUEST-942-APPLICATION-ATTACK-SQLI",
         "SQLi (942)",
         95.0,
-        73.0,
+        88.0,
     ),
     (
         "REQUEST-941-APPLICATION-ATTACK-XSS",
         "XSS (941)",
         95.0,
-        87.0,
+        88.0,
     ),
     (
         "REQUEST-930-APPLICATION-ATTACK-LFI",
@@ -45,7 +45,7 @@ const FAMILIES: [(&str, &str, f64, f64); 4] = [
         "REQUEST-932-APPLICATION-ATTACK-RCE",
         "RCE (932)",
         90.0,
-        76.0,
+        79.0,
     ),
 ];
 const MAX_BENIGN_PCT: f64 = 1.0;
@@ -90,28 +90,44 @@ struct Row {
     floor: f64,
     blocked: usize,
     total: usize,
+    /// (blocked, total) in the development half and in the held-out half.
+    dev: (usize, usize),
+    held_out: (usize, usize),
     fp: usize,
     benign: usize,
 }
 
-fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: bool) -> (Vec<Row>, usize) {
+/// What `INJECTION_CORPUS_DUMP` asks for: nothing, misses of the development half only
+/// (`dev`), or every miss (any other value). False positives are always listed when dumping.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dump {
+    Off,
+    DevMisses,
+    All,
+}
+
+fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: Dump) -> (Vec<Row>, usize) {
     let mut rows = Vec::new();
     for fam in fams {
         let mut blocked = 0;
+        let (mut dev, mut held_out) = ((0, 0), (0, 0));
         for r in &fam.attacks {
-            if r.inspect(det).is_empty() {
-                if dump {
-                    println!(
-                        "MISS {} {} body={:?}",
-                        r.label,
-                        r.uri,
-                        r.body
-                            .as_deref()
-                            .map(|b| b.chars().take(120).collect::<String>())
-                    );
-                }
+            let hit = !r.inspect(det).is_empty();
+            blocked += usize::from(hit);
+            let half = if r.half == Some(Half::Dev) {
+                &mut dev
             } else {
-                blocked += 1;
+                &mut held_out
+            };
+            half.0 += usize::from(hit);
+            half.1 += 1;
+            let show = match dump {
+                Dump::Off => false,
+                Dump::DevMisses => r.half == Some(Half::Dev),
+                Dump::All => true,
+            };
+            if !hit && show {
+                println!("MISS {}\n    {}", r.label, r.describe());
             }
         }
         let mut fp = 0;
@@ -119,7 +135,7 @@ fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: bool) -> (Vec<Row
             let f = r.inspect(det);
             if !f.is_empty() {
                 fp += 1;
-                if dump {
+                if dump != Dump::Off {
                     println!("FP {} -> {}", r.label, f[0]);
                 }
             }
@@ -130,6 +146,8 @@ fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: bool) -> (Vec<Row
             floor: fam.floor,
             blocked,
             total: fam.attacks.len(),
+            dev,
+            held_out,
             fp,
             benign: fam.benign.len(),
         });
@@ -139,7 +157,7 @@ fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: bool) -> (Vec<Row
         let f = r.inspect(det);
         if !f.is_empty() {
             own_fp += 1;
-            if dump {
+            if dump != Dump::Off {
                 println!("FP {} -> {}", r.label, f[0]);
             }
         }
@@ -149,15 +167,23 @@ fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: bool) -> (Vec<Row
 
 fn print_table(paranoia: u8, rows: &[Row], own_fp: usize, own_total: usize) {
     println!("\nparanoia {paranoia}");
-    println!("| family | attacks blocked | % | target | CRS benign blocked |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| family | attacks blocked | % | dev half | held-out half | target | CRS benign blocked |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {}/{} | {:.1} % | ≥{:.0} % | {}/{} |",
+            "| {} | {}/{} | {:.1} % | {}/{} = {:.1} % | {}/{} = {:.1} % | ≥{:.0} % | {}/{} |",
             r.name,
             r.blocked,
             r.total,
             pct(r.blocked, r.total),
+            r.dev.0,
+            r.dev.1,
+            pct(r.dev.0, r.dev.1),
+            r.held_out.0,
+            r.held_out.1,
+            pct(r.held_out.0, r.held_out.1),
             r.target,
             r.fp,
             r.benign
@@ -166,7 +192,7 @@ fn print_table(paranoia: u8, rows: &[Row], own_fp: usize, own_total: usize) {
     let crs_fp: usize = rows.iter().map(|r| r.fp).sum();
     let crs_benign: usize = rows.iter().map(|r| r.benign).sum();
     println!(
-        "| own benign corpus | | | | {own_fp}/{own_total} |\n| all benign | | | ≤{MAX_BENIGN_PCT:.0} % | {}/{} = {:.2} % |",
+        "| own benign corpus | | | | | | {own_fp}/{own_total} |\n| all benign | | | | | ≤{MAX_BENIGN_PCT:.0} % | {}/{} = {:.2} % |",
         crs_fp + own_fp,
         crs_benign + own_total,
         pct(crs_fp + own_fp, crs_benign + own_total)
@@ -186,7 +212,11 @@ fn crs_corpus_and_benign_targets() {
         "own benign corpus has {} requests",
         own.len()
     );
-    let dump = std::env::var_os("INJECTION_CORPUS_DUMP").is_some();
+    let dump = match std::env::var("INJECTION_CORPUS_DUMP").as_deref() {
+        Err(_) => Dump::Off,
+        Ok("dev") => Dump::DevMisses,
+        Ok(_) => Dump::All,
+    };
 
     let default_cfg = DetectorConfig::default();
     for paranoia in 1..=3u8 {
@@ -198,7 +228,7 @@ fn crs_corpus_and_benign_targets() {
             ..DetectorConfig::default()
         })
         .expect("config compiles");
-        let (rows, own_fp) = measure(&det, &fams, &own, false);
+        let (rows, own_fp) = measure(&det, &fams, &own, Dump::Off);
         print_table(paranoia, &rows, own_fp, own.len());
     }
 
@@ -230,6 +260,70 @@ fn crs_corpus_and_benign_targets() {
         pct(fp, benign) <= ceiling,
         "{fp}/{benign} benign requests blocked, allowed {ceiling} %"
     );
+}
+
+/// Tuning aid: `INJECTION_CORPUS_RULES=1 cargo test --test injection_corpus rule_attribution
+/// -- --nocapture` prints, per rule at the default level, how many CRS attacks it matches, how
+/// many only it matches, and which benign requests it matches; with a rule id instead of `1`,
+/// it also prints the attacks only that rule matches.
+#[test]
+fn rule_attribution() {
+    let Ok(focus) = std::env::var("INJECTION_CORPUS_RULES") else {
+        return;
+    };
+    use std::collections::{BTreeMap, BTreeSet};
+    let pl = paranoia_levels();
+    let det = Detector::compile(&DetectorConfig::default()).expect("default config compiles");
+    let rules_of = |r: &Req| -> BTreeSet<String> {
+        let (path, query) = r.path_and_query();
+        let ct = r
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str());
+        det.explain_request(
+            path,
+            query,
+            r.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+            ct,
+            r.body.as_deref().map(str::as_bytes),
+        )
+        .into_iter()
+        .map(|f| f.rule_id)
+        .collect()
+    };
+    // rule -> (attacks matched, attacks only it matched, benign labels)
+    let mut stats: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
+    let mut benign: Vec<Req> = load_own_benign();
+    for (dir, ..) in FAMILIES {
+        let (attacks, crs_benign) = load_family(dir, &pl);
+        benign.extend(crs_benign);
+        for a in &attacks {
+            let ids = rules_of(a);
+            for id in &ids {
+                let e = stats.entry(id.clone()).or_default();
+                e.0 += 1;
+                if ids.len() == 1 {
+                    e.1 += 1;
+                    if focus == *id {
+                        println!("only {id}: {}", a.describe());
+                    }
+                }
+            }
+        }
+    }
+    for b in &benign {
+        for id in rules_of(b) {
+            stats.entry(id).or_default().2.push(b.label.clone());
+        }
+    }
+    println!("| rule | attacks | only this rule | benign |");
+    for (id, (n, only, fps)) in &stats {
+        println!("| {id} | {n} | {only} | {} |", fps.len());
+        for l in fps {
+            println!("    benign: {l}");
+        }
+    }
 }
 
 /// Debugging aid: `INJECTION_PROBE='value1|value2' cargo test --test injection_corpus probe --

@@ -52,7 +52,7 @@ pub fn views(raw: &str, max_len: usize) -> Views {
     let decoded: String = cur.chars().filter(|c| *c != '\0').collect();
     let text = collapse_ws(&decoded.to_lowercase());
     let sql = collapse_ws(&strip_sql_comments(&text));
-    let path = fold_path(&text);
+    let path = fold_path(&strip_empty_expansions(&text));
     let shell = collapse_ws(&strip_shell_quoting(&text));
     Views {
         text,
@@ -263,9 +263,8 @@ pub fn escape_decode(s: &str) -> String {
                     }
                 }
                 Some(b'x') => {
-                    if let Some(cp) = hex_run(&b[i + 2..], 2) {
-                        push_char(&mut out, cp);
-                        i += 4;
+                    if let Some(used) = decode_hex_bytes(&b[i..], &mut out) {
+                        i += used;
                         continue;
                     }
                 }
@@ -276,6 +275,34 @@ pub fn escape_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decodes a run of `\xHH` escapes at the start of `b`: as UTF-8 when the bytes form valid
+/// UTF-8 (`\xc2\xbc` is `¼`, as a C or Python string literal would produce), else one
+/// character per byte. Returns the bytes of `b` consumed, or `None` if `b` does not start with
+/// an escape.
+fn decode_hex_bytes(b: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let mut bytes = Vec::new();
+    let mut i = 0;
+    while b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'x') {
+        let Some(v) = hex_run(&b[i + 2..], 2) else {
+            break;
+        };
+        bytes.push(v as u8);
+        i += 4;
+    }
+    if bytes.is_empty() {
+        return None;
+    }
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => out.extend_from_slice(text.as_bytes()),
+        Err(_) => {
+            for v in bytes {
+                push_char(out, u32::from(v));
+            }
+        }
+    }
+    Some(i)
 }
 
 /// Turns tabs, form feeds and other horizontal space into one space per run; runs of CR/LF
@@ -343,19 +370,54 @@ pub fn fold_path(s: &str) -> String {
     out
 }
 
-/// Removes the characters shells drop while parsing a word (`\ ' " ^`, and `$@`/`$*` which
-/// expand to nothing), so `c'a't`, `c\at`, `c^at` and `ca$@t` all read `cat`.
+/// Removes the characters shells drop while parsing a word (`\ ' " ^`) and the expansions
+/// that are empty in practice ([`strip_empty_expansions`]), so `c'a't`, `c\at`, `c^at`,
+/// `ca$@t` and `cat$u` all read `cat`.
 pub fn strip_shell_quoting(s: &str) -> String {
+    let s = strip_empty_expansions(s);
+    s.chars()
+        .filter(|c| !matches!(c, '\\' | '\'' | '"' | '^'))
+        .collect()
+}
+
+/// Removes shell parameter expansions that attackers insert to split a word so that keyword
+/// filters miss it: `$@` and `$*` anywhere (empty without arguments), and, inside a word, the
+/// special parameters `$_ $$ $! $? $- $# $0`–`$9` and unset variables (`c$_at`, `una$$me`,
+/// `/etc$u/passwd` read `cat`, `uname`, `/etc/passwd`). A `$name` that starts a word is a
+/// real variable reference (`;$cmd`) and is kept for the rules that look for it.
+pub fn strip_empty_expansions(s: &str) -> String {
+    if !s.contains('$') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' | '\'' | '"' | '^' => {}
-            '$' if matches!(chars.peek(), Some('@' | '*')) => {
-                chars.next();
+    let mut i = 0;
+    let in_word = |j: usize| j > 0 && (b[j - 1].is_ascii_alphanumeric() || b[j - 1] == b'/');
+    while i < b.len() {
+        if b[i] == b'$' {
+            match b.get(i + 1) {
+                Some(b'@' | b'*') => {
+                    i += 2;
+                    continue;
+                }
+                Some(b'_' | b'$' | b'!' | b'?' | b'-' | b'#' | b'0'..=b'9') if in_word(i) => {
+                    i += 2;
+                    continue;
+                }
+                Some(c) if c.is_ascii_alphabetic() && in_word(i) => {
+                    i += 1;
+                    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                        i += 1;
+                    }
+                    continue;
+                }
+                _ => {}
             }
-            _ => out.push(c),
         }
+        // Copy one whole character (the input is UTF-8; `$` and ASCII are single bytes).
+        let ch_len = s[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&s[i..i + ch_len]);
+        i += ch_len;
     }
     out
 }
@@ -391,6 +453,32 @@ mod tests {
             views("c'a't /e\"t\"c/pa$@sswd", 100).shell,
             "cat /etc/passwd"
         );
+    }
+
+    #[test]
+    fn hex_escapes_as_utf8() {
+        // (NFKC then folds `¼` to `1⁄4`.)
+        assert_eq!(
+            views("\\xc2\\xbcscript\\xc2\\xbe", 100).decoded,
+            "1⁄4script3⁄4"
+        );
+        assert_eq!(views("\\x3cb\\x3e", 100).text, "<b>");
+        // Not valid UTF-8: one character per byte, as before.
+        assert_eq!(views("\\xff\\x41", 100).text, "ÿa");
+    }
+
+    #[test]
+    fn empty_expansions_removed_inside_words() {
+        assert_eq!(views("c$_at /et$!c/pas$?swd", 100).shell, "cat /etc/passwd");
+        assert_eq!(
+            views("una$$me -a; cat$u /etc$u/passwd", 100).shell,
+            "uname -a; cat /etc/passwd"
+        );
+        assert_eq!(views("sh$XX -c id", 100).shell, "sh -c id");
+        assert_eq!(views("/et$@c/pas$*swd", 100).path, "/etc/passwd");
+        // A variable starting a word is a real reference; prices stay.
+        assert_eq!(views(";$garb x", 100).shell, ";$garb x");
+        assert_eq!(views("red;$5", 100).shell, "red;$5");
     }
 
     #[test]

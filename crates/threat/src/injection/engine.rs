@@ -284,6 +284,29 @@ impl PatternEngine {
     }
 }
 
+impl PatternEngine {
+    /// Every matching rule of an allowed class, ignoring the gate (diagnostics only: which
+    /// rules an attack or a false positive triggers, see `Detector::explain_request`).
+    pub(crate) fn all_matches<'a>(&'a self, views: &'a Views, allowed: u8) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        for g in &self.groups {
+            let text: &str = match g.view {
+                View::Text => &views.text,
+                View::Sql => &views.sql,
+                View::Path => &views.path,
+                View::Shell => &views.shell,
+            };
+            for i in g.set.matches(text.as_bytes()).iter() {
+                let r = &self.rules[g.rules[i]];
+                if allowed & r.class.bit() != 0 {
+                    out.push(r.id.as_str());
+                }
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +347,19 @@ mod tests {
             "<!--#include file=\"x\"-->",
             "*)(uid=*))(|(uid=*",
             "' or ''=' | //user",
+            "xor",
+            "is not null",
+            "order by",
+            "execute php",
+            "schema_name",
+            "1.e(ascii)",
+            "'sounds like x",
+            "'msdasql'",
+            "create table t (",
+            "|| this.a",
+            "dr/**/op",
+            "\\'or'1",
+            "pi(",
         ];
         for s in samples {
             let v = views(s, 1024);

@@ -75,11 +75,14 @@ const NEVER_INSPECTED: &[&str] = &["authorization", "proxy-authorization"];
 struct Collector<'d> {
     det: &'d Detector,
     findings: Vec<Finding>,
+    /// Diagnostics mode (`Detector::explain_request`): every rule that matches each value,
+    /// no cap.
+    explain: bool,
 }
 
 impl Collector<'_> {
     fn full(&self) -> bool {
-        self.findings.len() >= MAX_FINDINGS
+        !self.explain && self.findings.len() >= MAX_FINDINGS
     }
 
     /// Inspects `value`, building the location only when the value is not trivially clean.
@@ -96,7 +99,40 @@ impl Collector<'_> {
         if allowed == 0 {
             return;
         }
-        if let Some(f) = self.det.inspect_masked(&loc, value, allowed, max) {
+        if self.explain {
+            let shown = loc.to_string();
+            let strings = embedded_json_strings(value).unwrap_or_else(|| vec![value.to_owned()]);
+            for id in strings
+                .iter()
+                .flat_map(|v| self.det.explain_value(v, allowed, max))
+            {
+                self.findings.push(Finding {
+                    class: super::AttackClass::Sqli,
+                    rule_id: id,
+                    location: shown.clone(),
+                    fragment: String::new(),
+                });
+            }
+            return;
+        }
+        if let Some(strings) = embedded_json_strings(value) {
+            // A JSON document carried inside a value (`?filter={"a":"b"}`, a JSON string in a
+            // JSON body): what the back end will read are its strings and keys, unescaped.
+            for s in &strings {
+                if self.full() {
+                    return;
+                }
+                if !s.is_empty() && !self.det.trivially_clean(s) {
+                    self.inspect_one(&loc, s, allowed, max);
+                }
+            }
+            return;
+        }
+        self.inspect_one(&loc, value, allowed, max);
+    }
+
+    fn inspect_one(&mut self, loc: &Location, value: &str, allowed: u8, max: usize) {
+        if let Some(f) = self.det.inspect_masked(loc, value, allowed, max) {
             self.findings.push(f);
         }
     }
@@ -114,6 +150,50 @@ impl Collector<'_> {
             self.check(&name, || name_loc(name.to_string()));
             self.check(&value, || value_loc(name.to_string()));
         }
+    }
+
+    /// A header whose value is a URL (Referer, `X-Original-URL`...): besides the whole value,
+    /// its query and fragment parameters are inspected one by one, as the request's own query
+    /// would be (the page that sent the request is as attacker-controlled as the request).
+    fn url_params(&mut self, value: &str, name: &str) {
+        let Some(start) = value.find(['?', '#']) else {
+            return;
+        };
+        for part in value[start + 1..].split('#') {
+            let part = part.strip_prefix('?').unwrap_or(part);
+            if !part.contains('=') {
+                continue;
+            }
+            for (k, v) in form_urlencoded::parse(part.as_bytes()) {
+                if self.full() {
+                    return;
+                }
+                self.check(&k, || Location::Header(name.to_owned()));
+                self.check(&v, || Location::Header(name.to_owned()));
+            }
+        }
+    }
+
+    /// `multipart/form-data`: every part's field name, file name and (for text parts) content.
+    fn multipart(&mut self, body: &[u8], boundary: &str) -> bool {
+        let Some(parts) = multipart_parts(body, boundary) else {
+            return false;
+        };
+        for part in parts {
+            if self.full() {
+                break;
+            }
+            let name = part.name.unwrap_or_default();
+            self.check(&name, || Location::FormFieldName(name.clone()));
+            if let Some(file) = &part.filename {
+                self.check(file, || Location::FormField(format!("{name}.filename")));
+            }
+            if part.text {
+                let value = String::from_utf8_lossy(part.content);
+                self.check(&value, || Location::FormField(name.clone()));
+            }
+        }
+        true
     }
 
     fn cookies(&mut self, header: &str) {
@@ -198,6 +278,34 @@ impl Collector<'_> {
     }
 }
 
+/// At most this many strings are taken out of a JSON document embedded in a value.
+const MAX_EMBEDDED_STRINGS: usize = 256;
+
+/// The string values and keys of a JSON object or array carried as a value, or `None` if the
+/// value is not one (only values starting with `{` or `[` are tried, and only one level deep:
+/// a document inside those strings is inspected as text).
+fn embedded_json_strings(value: &str) -> Option<Vec<String>> {
+    let t = value.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) || !t.trim_end().ends_with(['}', ']']) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut visit = |_: &json::JsonPath<'_>, ev: JsonEvent<'_>| {
+        match ev {
+            JsonEvent::String(s) | JsonEvent::Key(s) => out.push(s.into_owned()),
+            _ => {}
+        }
+        if out.len() >= MAX_EMBEDDED_STRINGS {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    json::scan(t.as_bytes(), &JsonLimits::unlimited(), &mut visit)
+        .is_ok()
+        .then_some(out)
+}
+
 fn xpath(stack: &[String]) -> String {
     if stack.is_empty() {
         return "/".to_owned();
@@ -209,12 +317,132 @@ fn xpath(stack: &[String]) -> String {
     })
 }
 
+/// One part of a `multipart/form-data` body.
+struct Part<'a> {
+    name: Option<String>,
+    filename: Option<String>,
+    /// Whether the content is text (no content type, or a text/JSON/XML/form one) and is
+    /// inspected; binary uploads (images, archives) are not.
+    text: bool,
+    content: &'a [u8],
+}
+
+/// At most this many multipart parts are split out; the rest of the body is not looked at
+/// part by part (the inspected body is bounded by `max_body_len` anyway).
+const MAX_PARTS: usize = 256;
+
+/// Splits a `multipart/form-data` body (RFC 7578) into parts. Lenient on purpose: LF or CRLF
+/// line ends, missing final delimiter, quoted or bare parameters; it only has to find what a
+/// back end's parser would find. `None` if the boundary never occurs (then the body is
+/// inspected as one raw value). Hand-written because the maintained multipart crates are
+/// async streaming parsers that stop at the first malformed byte.
+fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> {
+    let delim = format!("--{boundary}");
+    let finder = aho_corasick::AhoCorasick::new([delim.as_bytes()]).ok()?;
+    let starts: Vec<usize> = finder
+        .find_iter(body)
+        .take(MAX_PARTS + 1)
+        .map(|m| m.start())
+        .collect();
+    if starts.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for w in 0..starts.len() {
+        let begin = starts[w] + delim.len();
+        let end = starts.get(w + 1).copied().unwrap_or(body.len());
+        let chunk = &body[begin.min(end)..end];
+        if chunk.starts_with(b"--") {
+            break;
+        }
+        let chunk = strip_line_end_prefix(chunk);
+        let (head, content) = split_head(chunk);
+        let content = content
+            .strip_suffix(b"\r\n")
+            .or_else(|| content.strip_suffix(b"\n"))
+            .unwrap_or(content);
+        let head = String::from_utf8_lossy(head);
+        let mut part = Part {
+            name: None,
+            filename: None,
+            text: true,
+            content,
+        };
+        for line in head.lines() {
+            let Some((hname, hvalue)) = line.split_once(':') else {
+                continue;
+            };
+            let hname = hname.trim().to_ascii_lowercase();
+            if hname == "content-disposition" {
+                part.name = disposition_param(hvalue, "name");
+                part.filename = disposition_param(hvalue, "filename");
+            } else if hname == "content-type" {
+                let media = hvalue.trim().to_ascii_lowercase();
+                part.text = media.starts_with("text/")
+                    || media.contains("json")
+                    || media.contains("xml")
+                    || media.starts_with("application/x-www-form-urlencoded");
+            }
+        }
+        parts.push(part);
+    }
+    Some(parts)
+}
+
+fn strip_line_end_prefix(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\r\n")
+        .or_else(|| b.strip_prefix(b"\n"))
+        .unwrap_or(b)
+}
+
+/// Splits a part at the first empty line into (headers, content).
+fn split_head(b: &[u8]) -> (&[u8], &[u8]) {
+    for (i, w) in b.windows(2).enumerate() {
+        if w == b"\n\n" {
+            return (&b[..i], &b[i + 2..]);
+        }
+        if w == b"\n\r" && b.get(i + 2) == Some(&b'\n') {
+            return (&b[..i], &b[i + 3..]);
+        }
+    }
+    (b, &[])
+}
+
+/// A parameter of a Content-Disposition value (`name="a"`, `filename=b.txt`).
+fn disposition_param(value: &str, key: &str) -> Option<String> {
+    for param in value.split(';').skip(1) {
+        let Some((k, v)) = param.split_once('=') else {
+            continue;
+        };
+        if k.trim().eq_ignore_ascii_case(key) {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .map_or(v, |inner| inner.strip_suffix('"').unwrap_or(inner));
+            return Some(v.to_owned());
+        }
+    }
+    None
+}
+
+/// The boundary parameter of a multipart content type.
+fn boundary_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"'))
+            .filter(|b| !b.is_empty())
+    })
+}
+
 /// The body kinds `inspect_request` knows how to split into values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BodyKind {
     Form,
     Json,
     Xml,
+    Multipart,
     Raw,
 }
 
@@ -224,6 +452,7 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> BodyKind {
         .map(|m| m.trim().to_ascii_lowercase());
     match media.as_deref() {
         Some("application/x-www-form-urlencoded") => BodyKind::Form,
+        Some("multipart/form-data") => BodyKind::Multipart,
         Some(m) if m == "application/json" || m.ends_with("+json") => BodyKind::Json,
         Some(m) if m == "application/xml" || m == "text/xml" || m.ends_with("+xml") => {
             BodyKind::Xml
@@ -262,11 +491,43 @@ impl Detector {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Vec<Finding> {
+        self.walk_request(path, raw_query, headers, content_type, body, false)
+    }
+
+    /// Diagnostics for rule tuning: like [`Detector::inspect_request`], but lists every rule
+    /// that matches every value (gate ignored, no cap), as findings whose `rule_id` and
+    /// `location` are set (`class` and `fragment` are not meaningful).
+    #[doc(hidden)]
+    pub fn explain_request<'h>(
+        &self,
+        path: &str,
+        raw_query: Option<&str>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> Vec<Finding> {
+        self.walk_request(path, raw_query, headers, content_type, body, true)
+    }
+
+    fn walk_request<'h>(
+        &self,
+        path: &str,
+        raw_query: Option<&str>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+        explain: bool,
+    ) -> Vec<Finding> {
         let mut c = Collector {
             det: self,
             findings: Vec::new(),
+            explain,
         };
         c.check(path, || Location::Path);
+        if path.contains('+') && (c.findings.is_empty() || explain) {
+            // Many back ends (PHP, form-style routers) read `+` in the path as a space.
+            c.check(&path.replace('+', " "), || Location::Path);
+        }
         if let Some(q) = raw_query {
             c.pairs(q.as_bytes(), Location::QueryParam, Location::QueryParamName);
         }
@@ -278,9 +539,13 @@ impl Detector {
             let value = String::from_utf8_lossy(value);
             match lname.as_str() {
                 "cookie" => c.cookies(&value),
-                "user-agent" | "referer" => c.check(&value, || Location::Header(lname.clone())),
+                "user-agent" | "referer" => {
+                    c.check(&value, || Location::Header(lname.clone()));
+                    c.url_params(&value, &lname);
+                }
                 _ if self.paranoia >= 2 && !STANDARD_HEADERS.contains(&lname.as_str()) => {
                     c.check(&value, || Location::Header(lname.clone()));
+                    c.url_params(&value, &lname);
                 }
                 _ => {}
             }
@@ -294,6 +559,9 @@ impl Detector {
                 }
                 BodyKind::Json => c.json(body),
                 BodyKind::Xml => c.xml(body),
+                BodyKind::Multipart => content_type
+                    .and_then(boundary_of)
+                    .is_some_and(|b| c.multipart(body, b)),
                 BodyKind::Raw => false,
             };
             if !ok {

@@ -99,11 +99,37 @@ pub(crate) struct Req {
     pub(crate) uri: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Option<String>,
+    /// Which half of the CRS corpus the stage belongs to (see [`half_of`]); own benign
+    /// requests are in neither (`None`).
+    pub(crate) half: Option<Half>,
+}
+
+/// The two halves of the CRS corpus, split by a hash of the test file's name (one file per
+/// CRS rule): detection was developed looking only at misses of the `Dev` half; `HeldOut`
+/// shows whether that work generalises to rules whose tests were not looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Half {
+    Dev,
+    HeldOut,
+}
+
+/// The half a CRS test file belongs to: bit 40 of the FNV-1a hash of its file name (e.g.
+/// `942410.yaml`; FNV's low bits are only a parity of the bytes).
+pub(crate) fn half_of(file_name: &str) -> Half {
+    let h = file_name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    if (h >> 40) & 1 == 0 {
+        Half::Dev
+    } else {
+        Half::HeldOut
+    }
 }
 
 impl Req {
-    fn from_ftw(input: &FtwInput, label: String) -> Req {
+    fn from_ftw(input: &FtwInput, label: String, half: Half) -> Req {
         Req {
+            half: Some(half),
             label,
             method: input.method.clone().unwrap_or_else(|| "GET".to_owned()),
             uri: input.uri.clone().unwrap_or_else(root),
@@ -114,6 +140,21 @@ impl Req {
                 .collect(),
             body: input.data.clone(),
         }
+    }
+
+    /// The whole request in a readable form, for dumps.
+    pub(crate) fn describe(&self) -> String {
+        let mut out = format!("{} {}", self.method, self.uri);
+        for (k, v) in &self.headers {
+            out.push_str(&format!("\n    {k}: {v}"));
+        }
+        if let Some(b) = &self.body {
+            out.push_str(&format!(
+                "\n    body: {}",
+                b.chars().take(400).collect::<String>()
+            ));
+        }
+        out
     }
 
     /// Path and raw query of the target.
@@ -219,6 +260,7 @@ pub(crate) fn load_family(dir: &str, pl: &HashMap<u32, u8>) -> (Vec<Req>, Vec<Re
     let (mut attacks, mut benign) = (Vec::new(), Vec::new());
     for f in files {
         let text = std::fs::read_to_string(&f).expect("yaml readable");
+        let half = half_of(&f.file_name().unwrap_or_default().to_string_lossy());
         let doc: FtwFile =
             serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for t in &doc.tests {
@@ -236,12 +278,12 @@ pub(crate) fn load_family(dir: &str, pl: &HashMap<u32, u8>) -> (Vec<Req>, Vec<Re
                     .iter()
                     .any(|id| pl.get(id).is_some_and(|l| *l <= 2))
                 {
-                    attacks.push(Req::from_ftw(&s.input, label));
+                    attacks.push(Req::from_ftw(&s.input, label, half));
                 } else if log.expect_ids.is_empty()
                     && !log.no_expect_ids.is_empty()
                     && is_benign_desc(desc)
                 {
-                    benign.push(Req::from_ftw(&s.input, label));
+                    benign.push(Req::from_ftw(&s.input, label, half));
                 }
             }
         }
@@ -282,6 +324,7 @@ pub(crate) fn load_own_benign() -> Vec<Req> {
                 },
                 headers: r.headers,
                 body: r.body,
+                half: None,
             });
         }
     }
