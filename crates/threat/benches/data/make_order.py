@@ -26,8 +26,13 @@ NOTES = (
 )
 
 
+CITIES = ["Lyon", "Leipzig", "Porto", "Gent", "Torino"]
+
+
 def item(i: int) -> dict:
     name, desc, tags = PRODUCTS[i % len(PRODUCTS)]
+    # Every description differs, so nothing is inspected twice in one request.
+    desc = f"{desc} Ships in {2 + i % 5} days from our {CITIES[i % 5]} warehouse (ref. {7100 + i * 13})."
     return {
         "line": i + 1,
         "sku": f"SKU-{1000 + i * 37:05d}",
