@@ -544,3 +544,35 @@ async fn bodies_are_checked_before_anything_happens() {
         .await
         .assert_problem(405, "admin.method_not_allowed");
 }
+
+#[tokio::test]
+async fn an_unreachable_store_is_503_with_retry_after() {
+    let (h, handle) = common::sqlite_handle().await;
+    let admin = h.token("root", AdminRole::Admin).await;
+    assert_eq!(
+        h.get("/admin/v1/environments", &admin).await.status,
+        StatusCode::OK
+    );
+    handle.close().await;
+    for r in [
+        h.get("/admin/v1/environments", &admin).await,
+        h.post("/admin/v1/environments", &admin, json!({"name": "x"}))
+            .await,
+        h.call(
+            Method::POST,
+            "/admin/v1/login",
+            None,
+            Some(json!({"username": "root", "password": common::PASSWORD})),
+            &[],
+        )
+        .await,
+    ] {
+        r.assert_problem(503, "admin.store_unavailable");
+        assert!(r.headers.get("retry-after").is_some(), "{}", r.text);
+        assert!(
+            !r.text.contains("sqlite") && !r.text.contains("pool"),
+            "internals leak: {}",
+            r.text
+        );
+    }
+}

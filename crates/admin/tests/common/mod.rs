@@ -110,6 +110,17 @@ fn build(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>) -> Harness {
     }
 }
 
+/// On a temporary SQLite file, with the concrete handle (to close it: an unreachable store).
+pub(crate) async fn sqlite_handle() -> (Harness, Arc<SqliteStore>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("admin.db"), keyring())
+            .await
+            .expect("open sqlite"),
+    );
+    (build(store.clone(), Some(dir)), store)
+}
+
 /// On a temporary SQLite file.
 pub(crate) async fn sqlite() -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
