@@ -393,6 +393,10 @@ impl VerifyJwtConfig {
         if c.min_ttl > c.max_ttl {
             err("jwks_cache.min_ttl", "must not exceed max_ttl".into());
         }
+        if c.refresh_interval.0 < Duration::from_secs(1) {
+            // Zero would let every sprayed kid hit the issuer.
+            err("jwks_cache.refresh_interval", "must be at least 1s".into());
+        }
         if c.timeout.0.is_zero() {
             err("jwks_cache.timeout", "must be positive".into());
         }

@@ -340,6 +340,11 @@ fn config_errors_name_the_field() {
             "'http://idp.example.com/jwks' must use https (or set allow_http)"
         )]
     );
+    assert_eq!(
+        no_inline(json!({"jwks_url": "https://idp.example.com/jwks",
+                         "jwks_cache": {"refresh_interval": "100ms"}})),
+        [err("jwks_cache.refresh_interval", "must be at least 1s")]
+    );
     let mut ok = config(&signer, json!({"jwks_url": "http://127.0.0.1:9/jwks"}));
     ok.as_object_mut().unwrap().remove("jwks");
     compile_in("verify-jwt", ok.clone(), Phase::Request).expect("loopback http is allowed");
