@@ -45,7 +45,7 @@ const FAMILIES: [(&str, &str, f64, f64); 4] = [
         "REQUEST-932-APPLICATION-ATTACK-RCE",
         "RCE (932)",
         90.0,
-        79.0,
+        88.0,
     ),
 ];
 const MAX_BENIGN_PCT: f64 = 1.0;
