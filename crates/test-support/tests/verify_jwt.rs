@@ -86,11 +86,14 @@ fn header(signer: &Signer) -> Value {
 
 fn with(patch: Value) -> Value {
     let mut c = claims();
-    for (k, v) in patch.as_object().unwrap() {
+    let Value::Object(patch) = patch else {
+        panic!("patch is an object")
+    };
+    for (k, v) in patch {
         if v.is_null() {
-            c.as_object_mut().unwrap().remove(k);
+            c.as_object_mut().unwrap().remove(&k);
         } else {
-            c[k] = v.clone();
+            c[k] = v;
         }
     }
     c
