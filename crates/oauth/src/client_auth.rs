@@ -100,10 +100,10 @@ pub(crate) async fn authenticate(
     store: &dyn OAuthRepository,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<(OAuthClient, AuthMethod), OAuthError> {
+) -> Result<(OAuthClient, AuthMethod, String), OAuthError> {
     let p = presented(headers, params)?;
     match store.authenticate_oauth_client(&p.id, &p.secret).await {
-        Ok(client) => Ok((client, p.method)),
+        Ok(client) => Ok((client, p.method, p.id)),
         Err(e) => {
             let err = OAuthError::from_store(&e);
             Err(

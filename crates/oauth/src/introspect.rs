@@ -78,7 +78,8 @@ async fn introspect(
         if !cnf.is_empty() {
             obj.insert("cnf".into(), Value::Object(cnf));
         }
-        for (k, v) in &r.claims {
+        // `_`-prefixed claims are private bookkeeping (the local user id), never published.
+        for (k, v) in r.claims.iter().filter(|(k, _)| !k.starts_with('_')) {
             obj.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }

@@ -4,7 +4,12 @@
 //! - Apps are the clients: a credential's consumer key is the `client_id`, its consumer secret
 //!   the `client_secret`; scopes come from the API products the credential is **approved**
 //!   for, and asking for any other scope is `invalid_scope` ([`grant`]).
-//! - Endpoints ([`AuthorizationServer::router`]): `/oauth2/token`, `/oauth2/introspect`
+//! - Grants: client_credentials, authorization_code with PKCE S256 (login and consent pages
+//!   of the built-in user store, exact redirect URIs, single-use codes, `iss` in the response),
+//!   refresh_token with rotation and replay detection; OpenID Connect ID tokens with `nonce`,
+//!   `/oauth2/userinfo`, pairwise subjects per sector.
+//! - Endpoints ([`AuthorizationServer::router`]): `/oauth2/authorize`, `/oauth2/token`,
+//!   `/oauth2/userinfo`, `/oauth2/introspect`
 //!   (RFC 7662), `/oauth2/revoke` (RFC 7009), `/oauth2/jwks`,
 //!   `/.well-known/oauth-authorization-server` (RFC 8414) and
 //!   `/.well-known/openid-configuration`, on a listener of their own.
@@ -15,19 +20,26 @@
 //!
 //! See docs/oauth.md.
 
+mod authorize;
 mod client_auth;
+mod code_grant;
 mod discovery;
 mod error;
 pub mod grant;
+mod html;
 mod introspect;
 pub mod keys;
 mod mint;
+pub mod pairwise;
 mod params;
+mod pkce;
 mod resolver;
 mod revoke;
 mod server;
 mod settings;
+mod ticket;
 mod token;
+mod userinfo;
 
 pub use client_auth::AuthMethod;
 pub use error::OAuthError;

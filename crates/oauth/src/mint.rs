@@ -51,6 +51,8 @@ pub(crate) fn unix(t: SystemTime) -> u64 {
 pub(crate) struct Issue<'a> {
     pub(crate) credential_id: &'a str,
     pub(crate) subject: Option<&'a str>,
+    /// The local end user (stored with the token for userinfo, never published).
+    pub(crate) user_id: Option<&'a str>,
     pub(crate) scopes: &'a [String],
     pub(crate) products: &'a [String],
     pub(crate) family_id: &'a str,
@@ -88,7 +90,13 @@ impl Issue<'_> {
             code_id: self.code_id.map(str::to_owned),
             cnf_x5t: self.cnf_x5t.map(str::to_owned),
             cnf_jkt: self.cnf_jkt.map(str::to_owned),
-            claims: self.claims.clone(),
+            claims: {
+                let mut c = self.claims.clone();
+                if let Some(uid) = self.user_id {
+                    c.insert(crate::code_grant::USER_CLAIM.into(), uid.into());
+                }
+                c
+            },
         }
     }
 

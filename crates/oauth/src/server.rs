@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::keys::SigningKeys;
 use crate::resolver::LocalTokens;
 use crate::settings::Settings;
-use crate::{discovery, introspect, revoke, token};
+use crate::{authorize, discovery, introspect, revoke, token, userinfo};
 
 /// How often expired tokens and codes are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
@@ -77,7 +77,15 @@ impl AuthorizationServer {
     /// The HTTP routes.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
+            .route(
+                "/oauth2/authorize",
+                get(authorize::get).post(authorize::post),
+            )
             .route("/oauth2/token", post(token::handle))
+            .route(
+                "/oauth2/userinfo",
+                get(userinfo::handle).post(userinfo::handle),
+            )
             .route("/oauth2/introspect", post(introspect::handle))
             .route("/oauth2/revoke", post(revoke::handle))
             .route("/oauth2/jwks", get(discovery::jwks))

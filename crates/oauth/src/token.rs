@@ -13,6 +13,7 @@ use portcullis_store::{NewToken, OAuthClient, TokenKind};
 use serde_json::{Map, Value, json};
 
 use crate::client_auth::authenticate;
+use crate::code_grant;
 use crate::error::{OAuthError, no_store};
 use crate::grant::{self, Grant};
 use crate::mint::{ACCESS_TOKEN_MARKER, Issue, random_id, random_secret, store_failed};
@@ -42,9 +43,14 @@ async fn dispatch(
 ) -> Result<Value, OAuthError> {
     let params = Params::from_form(headers, body)?;
     let grant_type = params.require("grant_type", "grant_type is required")?;
-    let (client, _method) = authenticate(server.store.as_ref(), headers, &params).await?;
+    let (client, _method, presented_id) =
+        authenticate(server.store.as_ref(), headers, &params).await?;
     match grant_type {
         "client_credentials" => client_credentials(server, &client, &params).await,
+        "authorization_code" => {
+            code_grant::authorization_code(server, &client, &presented_id, &params).await
+        }
+        "refresh_token" => code_grant::refresh_token(server, &client, &params).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
@@ -61,6 +67,7 @@ async fn client_credentials(
     let issue = Issue {
         credential_id: &client.credential_id,
         subject: None,
+        user_id: None,
         scopes: &grant.scopes,
         products: &grant.products,
         family_id: &family,

@@ -292,6 +292,8 @@ pub enum CodeUse {
     Replayed {
         /// Tokens revoked by this call.
         revoked: u64,
+        /// The revoked family (for in-memory caches to drop).
+        family_id: String,
     },
     /// No such code, or expired.
     Invalid,

@@ -130,12 +130,12 @@ impl Fixture {
         token
     }
 
-    fn jwt(&self, claims: serde_json::Value, typ: &str) -> String {
+    fn jwt(&self, claims: &serde_json::Value, typ: &str) -> String {
         let keys = self.server.keys().current();
         keys.active
             .as_ref()
             .unwrap()
-            .sign_with_type(typ, &claims)
+            .sign_with_type(typ, claims)
             .unwrap()
     }
 
@@ -262,7 +262,7 @@ async fn jwt_access_tokens_are_verified_against_the_servers_keys() {
         "iss": "http://127.0.0.1:1", "sub": f.credential_id, "client_id": f.credential_id,
         "aud": ["orders"], "iat": now, "exp": now + 300, "jti": "tok_1", "scope": "orders.read",
     });
-    let (done, ex) = call(&p, Some(&f.jwt(good.clone(), "at+jwt"))).await;
+    let (done, ex) = call(&p, Some(&f.jwt(&good, "at+jwt"))).await;
     assert!(
         matches!(done.outcome, RequestOutcome::Forward),
         "{:?}",
@@ -278,15 +278,15 @@ async fn jwt_access_tokens_are_verified_against_the_servers_keys() {
         ["orders.read"]
     );
     // An ID-token-like JWT (plain typ) is not an access token.
-    let (done, _) = call(&p, Some(&f.jwt(good.clone(), "JWT"))).await;
+    let (done, _) = call(&p, Some(&f.jwt(&good, "JWT"))).await;
     assert_eq!(done.code(), Some("token.invalid"));
     let mut other_iss = good.clone();
     other_iss["iss"] = json!("https://evil.example");
-    let (done, _) = call(&p, Some(&f.jwt(other_iss, "at+jwt"))).await;
+    let (done, _) = call(&p, Some(&f.jwt(&other_iss, "at+jwt"))).await;
     assert_eq!(done.code(), Some("token.invalid"));
     let mut expired = good.clone();
     expired["exp"] = json!(now - 10);
-    let (done, _) = call(&p, Some(&f.jwt(expired, "at+jwt"))).await;
+    let (done, _) = call(&p, Some(&f.jwt(&expired, "at+jwt"))).await;
     assert_eq!(done.code(), Some("token.expired"));
     // Signed by a key the server never published.
     let stranger =

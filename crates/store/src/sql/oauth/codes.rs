@@ -88,6 +88,7 @@ pub(crate) async fn consume_code<B: Backend>(
         .await?;
         CodeUse::Replayed {
             revoked: revoke_family_in(&mut *tx, &code.family_id, now).await?,
+            family_id: code.family_id.clone(),
         }
     } else {
         tx.exec(
