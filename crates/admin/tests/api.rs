@@ -476,6 +476,16 @@ async fn kvm_values_are_write_only_except_admin_reveal() {
         audit.text
     );
     assert!(!audit.text.contains("n3w-value") && !audit.text.contains("s3cr3t-value"));
+    // The reveal itself is audited (newest first), without the value; refused reveals are not.
+    let items = audit.body["items"].as_array().unwrap();
+    let reveals: Vec<_> = items.iter().filter(|i| i["action"] == "reveal").collect();
+    assert_eq!(reveals.len(), 1, "{}", audit.text);
+    assert!(
+        reveals[0]["actor"].as_str().unwrap().starts_with("admin:")
+            || reveals[0]["actor"].as_str().unwrap().starts_with("token:"),
+        "{}",
+        audit.text
+    );
     h.call(
         Method::PUT,
         path,

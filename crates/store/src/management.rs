@@ -570,8 +570,8 @@ pub trait CatalogRepository: Send + Sync {
 }
 
 /// Encrypted key-value maps, per environment. Values are encrypted with a key derived from the
-/// master key (XChaCha20-Poly1305, random nonce per write, bound to environment/map/key as
-/// associated data) and never stored, logged or listed in plaintext.
+/// master key (AES-256-GCM via aws-lc-rs, random 96-bit nonce per write, bound to
+/// environment/map/key as associated data) and never stored, logged or listed in plaintext.
 #[async_trait]
 pub trait KvmRepository: Send + Sync {
     /// Creates or replaces an entry.
@@ -587,6 +587,16 @@ pub trait KvmRepository: Send + Sync {
     /// Decrypts one value (admin "reveal" and the gateway's KVM policy).
     async fn kvm_get(
         &self,
+        environment: &str,
+        map: &str,
+        key: &str,
+    ) -> Result<(KvmEntryInfo, String), StoreError>;
+    /// Decrypts one value for a person (the admin API's `reveal`) and records who read it in
+    /// the audit log (action `reveal`, metadata only), in one transaction: a reveal that could
+    /// not be audited returns nothing.
+    async fn kvm_reveal(
+        &self,
+        actor: &Actor,
         environment: &str,
         map: &str,
         key: &str,
@@ -699,12 +709,12 @@ pub trait AdminRepository: Send + Sync {
 /// Everything a deployment's store offers; what the admin API and the CLI hold.
 pub trait Store:
     crate::KeyRepository
-        + CatalogRepository
-        + KvmRepository
-        + AuditRepository
-        + AdminRepository
-        + crate::OAuthRepository
-        + crate::CatalogApply
+    + CatalogRepository
+    + KvmRepository
+    + AuditRepository
+    + AdminRepository
+    + crate::OAuthRepository
+    + crate::CatalogApply
 {
 }
 

@@ -85,17 +85,11 @@ pub(crate) async fn get_entry(
                 "revealing KVM values needs the admin role",
             ));
         }
-        let (info, value) = s.store.kvm_get(&env, &map, &key).await.map_err(lookup)?;
-        // The store has no audit append for reads; until it has, the reveal is recorded in
-        // the structured log's audit target (never with the value).
-        tracing::info!(
-            target: "portcullis::audit",
-            actor = %caller.actor.0,
-            action = "reveal",
-            entity = "kvm",
-            entity_id = %format!("{env}/{map}/{key}"),
-            "KVM value revealed"
-        );
+        let (info, value) = s
+            .store
+            .kvm_reveal(&caller.actor, &env, &map, &key)
+            .await
+            .map_err(lookup)?;
         return Ok(entity(
             StatusCode::OK,
             info.version,

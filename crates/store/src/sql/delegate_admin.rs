@@ -35,6 +35,15 @@ macro_rules! impl_admin_repositories {
             ) -> Result<($crate::KvmEntryInfo, String), $crate::StoreError> {
                 $crate::sql::kvm::kvm_get(self, environment, map, key).await
             }
+            async fn kvm_reveal(
+                &self,
+                actor: &$crate::Actor,
+                environment: &str,
+                map: &str,
+                key: &str,
+            ) -> Result<($crate::KvmEntryInfo, String), $crate::StoreError> {
+                $crate::sql::kvm::kvm_reveal(self, actor, environment, map, key).await
+            }
             async fn kvm_list(
                 &self,
                 environment: &str,

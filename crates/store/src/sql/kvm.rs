@@ -286,6 +286,45 @@ pub(crate) async fn kvm_get<B: Backend>(
     Ok((entry, value))
 }
 
+/// An audited read: the audit entry and the decryption happen under one write transaction,
+/// and no change-log row is written (nothing changed, so no node needs to reload).
+pub(crate) async fn kvm_reveal<B: Backend>(
+    b: &B,
+    actor: &Actor,
+    environment: &str,
+    map: &str,
+    key: &str,
+) -> Result<(KvmEntryInfo, String), StoreError> {
+    let id = EntryId::new(environment, map, key)?;
+    let context = id.context();
+    let mut tx = b.begin_write().await?;
+    let row = tx
+        .fetch_opt(
+            "SELECT environment, map, key, version, updated_at, ciphertext FROM kvm_entries \
+             WHERE environment = $1 AND map = $2 AND key = $3",
+            &id.args(),
+        )
+        .await?
+        .ok_or_else(|| StoreError::not_found("kvm entry", &context))?;
+    let entry = info(&row)?;
+    let value = open(b, &entry, &row.bytes("ciphertext")?)?;
+    audit::record(
+        &mut *tx,
+        Change {
+            actor,
+            action: "reveal",
+            entity: ENTITY,
+            entity_id: &context,
+            before: None,
+            after: Some(id.audit_doc(entry.version)),
+        },
+        creation_time(),
+    )
+    .await?;
+    commit(b, tx, None).await?;
+    Ok((entry, value))
+}
+
 pub(crate) async fn kvm_list<B: Backend>(
     b: &B,
     environment: &str,
