@@ -25,6 +25,10 @@ mod request;
 pub mod rules;
 pub mod tokenizer;
 
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use thiserror::Error;
 
 pub use config::{
@@ -34,6 +38,7 @@ pub use finding::{FRAGMENT_MAX_CHARS, Finding};
 pub use location::Location;
 pub use request::MAX_FINDINGS;
 
+use decode::Views;
 use engine::PatternEngine;
 use location::glob_match;
 use tokenizer::{LibInjection, TokenDetector};
@@ -143,10 +148,11 @@ impl Detector {
     /// Inspects one value found at `location`; returns the first finding, if any.
     pub fn inspect(&self, location: &Location, value: &str) -> Option<Finding> {
         let allowed = self.allowed_classes(location);
-        if allowed == 0 {
+        if allowed == 0 || value.is_empty() || self.trivially_clean(value) {
             return None;
         }
-        self.inspect_masked(location, value, allowed, self.max_value_len)
+        self.detect(value, allowed, self.max_value_len, &mut Views::default())
+            .map(|d| d.at(location))
     }
 
     fn allowed_classes(&self, location: &Location) -> u8 {
@@ -160,49 +166,61 @@ impl Detector {
             .fold(self.class_mask, |m, (_, ex)| m & !ex)
     }
 
-    fn inspect_masked(
+    /// The first detection in `value` among the `allowed` classes. `views` is scratch space,
+    /// reused across the values of a request so decoding does not allocate per value; the
+    /// caller has already skipped empty and trivially clean values.
+    fn detect(
         &self,
-        location: &Location,
         value: &str,
         allowed: u8,
         max_len: usize,
-    ) -> Option<Finding> {
-        if value.is_empty() || self.trivially_clean(value) {
-            return None;
-        }
-        let views = decode::views(value, max_len);
-        let open = self.engine.open_classes(&views);
-        if let Some(hit) = self.engine.find(&views, allowed, open) {
-            return Some(Finding::new(
-                hit.class,
-                hit.rule_id,
-                location,
-                &String::from_utf8_lossy(&hit.view_text.as_bytes()[hit.range]),
-            ));
+        views: &mut Views,
+    ) -> Option<Detection<'_>> {
+        decode::views_into(value, max_len, views);
+        let views = &*views;
+        let open = self.engine.open_classes(views);
+        if let Some(hit) = self.engine.find(views, allowed, open) {
+            return Some(Detection {
+                class: hit.class,
+                rule_id: hit.rule_id,
+                matched: String::from_utf8_lossy(&hit.view_text.as_bytes()[hit.range]).into_owned(),
+            });
         }
         if allowed & AttackClass::Sqli.bit() != 0
             && may_be_sql(&views.sql)
             && self.tokens.sqli(views.decoded.as_bytes()).is_some()
         {
-            return Some(Finding::new(
-                AttackClass::Sqli,
-                LIBINJECTION_SQLI_ID,
-                location,
-                &views.decoded,
-            ));
+            return Some(Detection {
+                class: AttackClass::Sqli,
+                rule_id: LIBINJECTION_SQLI_ID,
+                matched: views.decoded.clone(),
+            });
         }
         if allowed & AttackClass::Xss.bit() != 0
             && may_be_html(&views.text)
             && self.tokens.xss(views.decoded.as_bytes())
         {
-            return Some(Finding::new(
-                AttackClass::Xss,
-                LIBINJECTION_XSS_ID,
-                location,
-                &views.decoded,
-            ));
+            return Some(Detection {
+                class: AttackClass::Xss,
+                rule_id: LIBINJECTION_XSS_ID,
+                matched: views.decoded.clone(),
+            });
         }
         None
+    }
+}
+
+/// What [`Detector::detect`] found, before it is tied to a location: locations (a rendered
+/// JSONPath, a header name) are only built for the rare value that carries an attack.
+struct Detection<'a> {
+    class: AttackClass,
+    rule_id: &'a str,
+    matched: String,
+}
+
+impl Detection<'_> {
+    fn at(&self, location: &Location) -> Finding {
+        Finding::new(self.class, self.rule_id, location, &self.matched)
     }
 }
 
@@ -257,7 +275,14 @@ fn may_be_sql(sql_view: &str) -> bool {
         "||",
         "&&",
     ];
-    MARKERS.iter().any(|m| sql_view.contains(m)) && !wordy(sql_view)
+    // One automaton pass instead of a substring search per marker.
+    static ANY_MARKER: LazyLock<AhoCorasick> = LazyLock::new(|| {
+        AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(MARKERS)
+            .expect("the fixed marker list compiles")
+    });
+    ANY_MARKER.is_match(sql_view) && !wordy(sql_view)
 }
 
 /// Ordinary words (two letters or more, not SQL keywords) from which on a value counts as
@@ -277,12 +302,14 @@ fn wordy(sql_view: &str) -> bool {
         delay char chr concat substring substr ascii cast convert count version user \
         database schema information_schema tables columns true false asc desc procedure begin exists \
         sys";
+    static SQL_WORD_SET: LazyLock<HashSet<&str>> =
+        LazyLock::new(|| SQL_WORDS.split_whitespace().collect());
     let mut n = 0;
     for w in sql_view
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .filter(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
     {
-        if !SQL_WORDS.split_whitespace().any(|k| k == w) {
+        if !SQL_WORD_SET.contains(w) {
             n += 1;
             if n >= WORDY_AT {
                 return true;

@@ -10,7 +10,7 @@
 //! [`MAX_DECODE_ROUNDS`] times, and each step only ever shrinks or keeps the length (NFKC can
 //! grow text, so its output is cut again).
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// How many times percent and entity decoding are repeated (catches `%2527`, `&amp;lt;`).
 pub const MAX_DECODE_ROUNDS: usize = 3;
@@ -33,7 +33,95 @@ pub struct Views {
 
 /// Decodes `raw` (cut to `max_len` bytes) into all views.
 pub fn views(raw: &str, max_len: usize) -> Views {
+    let mut out = Views::default();
+    views_into(raw, max_len, &mut out);
+    out
+}
+
+/// [`views`] into `out`, reusing its buffers: inspecting many values with one `Views` costs no
+/// allocation per value once the buffers have grown.
+///
+/// Most values need no decoding at all: without `%`, `&`, `\\` or NUL, percent, entity and
+/// escape decoding change nothing, and NFKC changes nothing either for ASCII and for text its
+/// quick check reports as already normalised (accented letters, dashes, most prose). Those
+/// values only get lower-cased and collapsed, in one pass for ASCII, and produce exactly what
+/// the full chain would (`fast_path_matches_the_full_chain` checks that on random input);
+/// everything else goes through the full chain.
+pub fn views_into(raw: &str, max_len: usize, out: &mut Views) {
     let raw = truncate(raw, max_len);
+    if raw.bytes().any(|b| matches!(b, b'%' | b'&' | b'\\' | 0)) {
+        *out = full_chain(raw, max_len);
+        return;
+    }
+    if raw.is_ascii() {
+        lower_collapse_ascii(raw, &mut out.text);
+    } else if is_nfkc_quick(raw.chars()) == IsNormalized::Yes {
+        out.text.clear();
+        collapse_ws_into(&raw.to_lowercase(), &mut out.text);
+    } else {
+        *out = full_chain(raw, max_len);
+        return;
+    }
+    out.decoded.clear();
+    out.decoded.push_str(raw);
+    derive_class_views(out);
+}
+
+/// `collapse_ws(&raw.to_lowercase())` for ASCII `raw`, in one pass. ASCII white space in
+/// `char::is_whitespace`'s sense is TAB, LF, VT, FF, CR and SPACE.
+fn lower_collapse_ascii(raw: &str, out: &mut String) {
+    out.clear();
+    out.reserve(raw.len());
+    let mut in_space = false;
+    for b in raw.bytes() {
+        match b {
+            b'\n' | b'\r' => {
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                in_space = false;
+            }
+            b'\t' | 0x0b | 0x0c | b' ' => {
+                if !in_space {
+                    out.push(' ');
+                }
+                in_space = true;
+            }
+            _ => {
+                out.push(char::from(b.to_ascii_lowercase()));
+                in_space = false;
+            }
+        }
+    }
+}
+
+/// Fills `sql`, `path` and `shell` from `text`. Each equals `text` unless `text` holds what its
+/// transformation acts on (`collapse_ws` is idempotent on `text`, which it produced), so the
+/// transformations only run when they can change something.
+fn derive_class_views(v: &mut Views) {
+    let text = v.text.as_str();
+    v.sql.clear();
+    if text.contains("/*") {
+        v.sql.push_str(&collapse_ws(&strip_sql_comments(text)));
+    } else {
+        v.sql.push_str(text);
+    }
+    v.path.clear();
+    if text.contains(['\\', '/', '$']) {
+        v.path.push_str(&fold_path(&strip_empty_expansions(text)));
+    } else {
+        v.path.push_str(text);
+    }
+    v.shell.clear();
+    if text.contains(['\\', '\'', '"', '^', '$']) {
+        v.shell.push_str(&collapse_ws(&strip_shell_quoting(text)));
+    } else {
+        v.shell.push_str(text);
+    }
+}
+
+/// The whole decoding chain, for values the fast path does not cover (`raw` is already cut).
+fn full_chain(raw: &str, max_len: usize) -> Views {
     let mut cur: String = raw.to_owned();
     for _ in 0..MAX_DECODE_ROUNDS {
         let next = html_decode(&percent_decode(&cur));
@@ -309,6 +397,12 @@ fn decode_hex_bytes(b: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 /// become one `\n` (kept because newlines separate shell commands).
 pub fn collapse_ws(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
+    collapse_ws_into(s, &mut out);
+    out
+}
+
+/// [`collapse_ws`], appending to `out`.
+fn collapse_ws_into(s: &str, out: &mut String) {
     let mut in_space = false;
     for c in s.chars() {
         if c == '\n' || c == '\r' {
@@ -326,7 +420,6 @@ pub fn collapse_ws(s: &str) -> String {
             in_space = false;
         }
     }
-    out
 }
 
 /// Replaces SQL comments by a space; MySQL executable comments `/*!50000 x */` keep `x`.
@@ -488,5 +581,20 @@ mod tests {
         assert!(v.text.len() <= 64);
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    proptest::proptest! {
+        /// The byte-level path for values that need no decoding must give exactly what the
+        /// full chain gives: it is only a shortcut, never a different view.
+        #[test]
+        fn fast_path_matches_the_full_chain(
+            s in "[a-zA-Z0-9 \t\n\r\x0b\x0c/\\'\"^$@*_.;|<>()=#:!?`{}\\[\\]~+,\\-éÉ—ßΣİＡ¼\u{a0}\u{2028}\u{301}%&]{0,40}",
+            max in 1usize..64,
+        ) {
+            let mut reused = views("%3Cwarm%20buffers%3E", 64);
+            views_into(&s, max, &mut reused);
+            proptest::prop_assert_eq!(&reused, &full_chain(truncate(&s, max), max));
+            proptest::prop_assert_eq!(views(&s, max), full_chain(truncate(&s, max), max));
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::ops::ControlFlow;
 
 use quick_xml::events::Event;
 
+use super::decode::Views;
 use super::{Detector, Finding, Location};
 use crate::json::{self, JsonEvent, JsonLimits};
 
@@ -75,6 +76,8 @@ const NEVER_INSPECTED: &[&str] = &["authorization", "proxy-authorization"];
 struct Collector<'d> {
     det: &'d Detector,
     findings: Vec<Finding>,
+    /// Decoding scratch shared by every value of the request.
+    views: Views,
     /// Diagnostics mode (`Detector::explain_request`): every rule that matches each value,
     /// no cap.
     explain: bool,
@@ -94,13 +97,19 @@ impl Collector<'_> {
         if self.full() || value.is_empty() || self.det.trivially_clean(value) {
             return;
         }
-        let loc = loc();
-        let allowed = self.det.allowed_classes(&loc);
+        // The location (a rendered JSONPath, a header name) is only needed for exclusions and
+        // findings: most values have neither.
+        let mut loc = LazyLocation::new(loc);
+        let allowed = if self.det.exclusions.is_empty() {
+            self.det.class_mask
+        } else {
+            self.det.allowed_classes(loc.get())
+        };
         if allowed == 0 {
             return;
         }
         if self.explain {
-            let shown = loc.to_string();
+            let shown = loc.get().to_string();
             let strings = embedded_json_strings(value).unwrap_or_else(|| vec![value.to_owned()]);
             for id in strings
                 .iter()
@@ -123,17 +132,23 @@ impl Collector<'_> {
                     return;
                 }
                 if !s.is_empty() && !self.det.trivially_clean(s) {
-                    self.inspect_one(&loc, s, allowed, max);
+                    self.inspect_one(&mut loc, s, allowed, max);
                 }
             }
             return;
         }
-        self.inspect_one(&loc, value, allowed, max);
+        self.inspect_one(&mut loc, value, allowed, max);
     }
 
-    fn inspect_one(&mut self, loc: &Location, value: &str, allowed: u8, max: usize) {
-        if let Some(f) = self.det.inspect_masked(loc, value, allowed, max) {
-            self.findings.push(f);
+    fn inspect_one<F: FnOnce() -> Location>(
+        &mut self,
+        loc: &mut LazyLocation<F>,
+        value: &str,
+        allowed: u8,
+        max: usize,
+    ) {
+        if let Some(d) = self.det.detect(value, allowed, max, &mut self.views) {
+            self.findings.push(d.at(loc.get()));
         }
     }
 
@@ -304,6 +319,27 @@ fn embedded_json_strings(value: &str) -> Option<Vec<String>> {
     json::scan(t.as_bytes(), &JsonLimits::unlimited(), &mut visit)
         .is_ok()
         .then_some(out)
+}
+
+/// A location built on first use.
+struct LazyLocation<F> {
+    make: Option<F>,
+    built: Option<Location>,
+}
+
+impl<F: FnOnce() -> Location> LazyLocation<F> {
+    fn new(make: F) -> Self {
+        LazyLocation {
+            make: Some(make),
+            built: None,
+        }
+    }
+
+    fn get(&mut self) -> &Location {
+        let make = &mut self.make;
+        self.built
+            .get_or_insert_with(|| make.take().map_or(Location::Body, |f| f()))
+    }
 }
 
 fn xpath(stack: &[String]) -> String {
@@ -521,6 +557,7 @@ impl Detector {
         let mut c = Collector {
             det: self,
             findings: Vec::new(),
+            views: Views::default(),
             explain,
         };
         c.check(path, || Location::Path);
