@@ -13,8 +13,8 @@ use portcullis_proxy::gateway::Gateway;
 use portcullis_proxy::observe::Observer;
 use portcullis_proxy::server;
 use portcullis_store::{
-    DEFAULT_POLL, IndexSync, KeyIndex, Keyring, MASTER_KEY_ENV, PgStore, SqliteStore, Store,
-    StoreError,
+    Actor, DEFAULT_POLL, IndexSync, KeyIndex, Keyring, KvmSnapshot, KvmSync, MASTER_KEY_ENV,
+    PgStore, SqliteStore, Store, StoreError, StoreSync,
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -158,8 +158,10 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     // Installed first: metric handles resolved before the recorder exists would be no-ops.
     let metrics = metrics_handle();
     let keys = Arc::new(KeyIndex::new());
+    let kvm = Arc::new(KvmSnapshot::new());
     let deps = PolicyDeps {
         keys: keys.clone(),
+        kvm: kvm.clone(),
         ..Default::default()
     };
     let snapshot = {
@@ -172,7 +174,12 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     let server_settings = snapshot.server.clone();
     let (store, keyring) = open_store(&server_settings.store, opts.keyring.clone()).await?;
     keys.bind_keyring(keyring.clone());
-    IndexSync::refresh(store.as_ref(), &keys).await?;
+    let served = provision_environments(store.as_ref(), &snapshot).await?;
+    let followers = vec![
+        IndexSync::follower(store.clone(), keys),
+        KvmSync::follower(store.clone(), kvm, served),
+    ];
+    StoreSync::refresh(store.as_ref(), &followers).await?;
 
     let observer = match opts.access_log {
         Some(w) => Observer::with_writer(snapshot.access_log, w),
@@ -260,7 +267,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         shutdown_rx.clone(),
     )
     .await?;
-    let sync = IndexSync::spawn(store, keys, DEFAULT_POLL);
+    let sync = StoreSync::spawn(store, followers, DEFAULT_POLL);
     let mut sync_stop = shutdown_rx.clone();
     tasks.spawn(async move {
         let _ = sync_stop.wait_for(|s| *s).await;
@@ -283,6 +290,33 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
         shutdown: shutdown_tx,
         tasks,
     })
+}
+
+/// Creates (if missing) every environment the config names, so API products and KVM entries
+/// can refer to them. Returns the environments this node's listeners serve: the ones whose
+/// key-value maps it loads.
+async fn provision_environments(
+    store: &dyn Store,
+    snapshot: &portcullis_config::Snapshot,
+) -> Result<Vec<String>, StoreError> {
+    let served: std::collections::BTreeSet<String> = snapshot
+        .server
+        .listeners
+        .iter()
+        .map(|l| l.environment.to_string())
+        .collect();
+    let named = snapshot
+        .apis
+        .iter()
+        .filter_map(|api| api.environments.as_deref())
+        .chain(snapshot.environments.as_deref())
+        .flatten()
+        .map(|e| e.to_string());
+    let all: std::collections::BTreeSet<String> = served.iter().cloned().chain(named).collect();
+    for env in &all {
+        store.ensure_environment(&Actor::system(), env).await?;
+    }
+    Ok(served.into_iter().collect())
 }
 
 /// Polls the config file's content; a change triggers a reload. Polling (rather than inotify)

@@ -79,6 +79,16 @@ conditions! {
     app_revoked => (UNAUTHORIZED, "app.revoked", "App revoked", Client);
     /// The developer owning the app is inactive.
     developer_inactive => (UNAUTHORIZED, "developer.inactive", "Developer inactive", Client);
+    /// The key has no approved API product association (none, or only pending or revoked ones).
+    key_not_approved => (UNAUTHORIZED, "key.not_approved", "API key not approved for any API product", Client);
+    /// No approved product of the key is available in the listener's environment.
+    product_environment_not_allowed => (UNAUTHORIZED, "product.environment_not_allowed", "API key not valid in this environment", Client);
+    /// No approved product of the key includes the API.
+    product_api_not_allowed => (UNAUTHORIZED, "product.api_not_allowed", "API key not valid for this API", Client);
+    /// No approved product of the key allows the resource path.
+    product_path_not_allowed => (UNAUTHORIZED, "product.path_not_allowed", "API key not valid for this resource path", Client);
+    /// No approved product of the key allows the method on the resource path.
+    product_method_not_allowed => (UNAUTHORIZED, "product.method_not_allowed", "API key not valid for this method", Client);
     /// No bearer token was presented (`verify-jwt`).
     token_missing => (UNAUTHORIZED, "token.missing", "Access token required", Client);
     /// The token is malformed, forged, for another issuer or audience, or otherwise invalid.
@@ -111,6 +121,10 @@ conditions! {
     upstream_timeout => (GATEWAY_TIMEOUT, "upstream.timeout", "Upstream timeout", Upstream);
     /// The gateway is shutting down or reloading its store and cannot serve this request.
     service_unavailable => (SERVICE_UNAVAILABLE, "gateway.unavailable", "Service unavailable", Internal);
+    /// `kvm-lookup`: the configured entry does not exist in the request's environment.
+    kvm_entry_missing => (INTERNAL_SERVER_ERROR, "kvm.entry_missing", "Configuration value missing", Internal);
+    /// `kvm-lookup`: the entry's value cannot be sent in the configured header.
+    kvm_value_invalid => (INTERNAL_SERVER_ERROR, "kvm.value_invalid", "Configuration value unusable", Internal);
     /// A gateway bug; details are logged, never returned.
     internal => (INTERNAL_SERVER_ERROR, "gateway.internal", "Internal error", Internal);
     /// Admin API: no, unknown, expired or revoked bearer token.

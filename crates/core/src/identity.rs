@@ -17,3 +17,11 @@ pub struct Identity {
     /// Public prefix of the credential used (never the secret).
     pub credential: Arc<str>,
 }
+
+/// The API product that admitted a request (Apigee's analytics dimension `api_product`). A
+/// credential policy that matched a product (`verify-api-key`) puts it in
+/// `request.extensions`; the access log records it next to the app and developer. It is a
+/// separate value rather than a field of [`Identity`] because not every credential has one
+/// (JWTs, legacy keys under `require_product: false`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiProduct(pub Arc<str>);

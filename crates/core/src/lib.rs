@@ -13,7 +13,7 @@ mod product_scope;
 mod units;
 
 pub use error::{ERROR_CODES, ErrorSource, GatewayError};
-pub use identity::Identity;
+pub use identity::{ApiProduct, Identity};
 pub use problem::{PROBLEM_CONTENT_TYPE, problem_body};
 pub use product_scope::{PatternError, ProductScope, ResourcePattern, ScopeMiss};
 pub use units::{ByteSize, DurationSpec, Rate, UnitError};

@@ -9,6 +9,7 @@ pub mod access_control;
 pub mod cors;
 pub mod injection_protection;
 pub mod json_threat_protection;
+pub mod kvm_lookup;
 pub mod openapi_validation;
 pub mod raise_fault;
 pub mod registry;

@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 pub struct PolicyDeps {
     /// The in-memory credential index, kept current by the store's change feed.
     pub keys: Arc<portcullis_store::KeyIndex>,
+    /// The key-value maps of the environments this node serves, kept current like `keys`.
+    pub kvm: Arc<portcullis_store::KvmSnapshot>,
     /// Token resolution of the built-in OAuth authorization server (bound once the store is).
     pub oauth: Arc<portcullis_oauth::LocalTokens>,
 }
@@ -138,6 +140,11 @@ static KINDS: &[KindEntry] = &[
         "set-headers",
         "Add, replace or remove request or response headers.",
         crate::set_headers::SetHeadersConfig
+    ),
+    kind!(
+        "kvm-lookup",
+        "Put a value of the environment's encrypted key-value maps into a request header.",
+        crate::kvm_lookup::KvmLookupConfig
     ),
     kind!(
         "raise-fault",

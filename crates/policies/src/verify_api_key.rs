@@ -1,19 +1,31 @@
-//! `verify-api-key`: admits a request only with a valid API key, and attaches the calling app and
-//! developer to the request context for later policies (rate limits by app) and logs.
+//! `verify-api-key`: admits a request only with a valid API key whose app is approved, whose
+//! developer is active, and which is approved for an API product that covers this environment,
+//! API, resource path and method (Apigee's VerifyAPIKey). Attaches the caller (app, developer)
+//! and the matched product to the request for later policies and the access log.
 //!
-//! Protects against anonymous use of an API. The key comes from a header or a query parameter;
-//! it is checked against the in-memory credential index (the hot path never queries the
-//! database), which the store's change feed keeps current, so a revocation takes effect within
-//! the feed's poll interval. Phase: request.
+//! Protects against anonymous use of an API and against a key issued for one API, path, method
+//! or environment being used for another. The key comes from a header or a query parameter; it
+//! is checked against the in-memory credential index (the hot path never queries the
+//! database), which the store's change feed keeps current, so a revocation of the key, its app,
+//! its developer or one product association takes effect within the feed's delay. Phase:
+//! request.
+//!
+//! Verdicts, in order (each a distinct code, all 401 with a `WWW-Authenticate` challenge, as
+//! Apigee answers them): `key.missing`, `key.invalid`, `key.revoked`, `key.expired`,
+//! `app.revoked`, `developer.inactive`; then the product level: `key.not_approved` when the
+//! credential has no *approved* product association at all (none, pending or revoked ones
+//! only), otherwise, when no approved product covers the request, the most specific miss among
+//! them: `product.environment_not_allowed`, `product.api_not_allowed`,
+//! `product.path_not_allowed`, `product.method_not_allowed`. See docs/api-products.md.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 use http::{HeaderName, HeaderValue, header};
-use portcullis_core::{GatewayError, Identity};
+use portcullis_core::{ApiProduct, GatewayError, Identity, ScopeMiss};
 use portcullis_policy::{Decision, Exchange, Policy};
-use portcullis_store::{KeyIndex, KeyLookup};
+use portcullis_store::{CredentialEntry, KeyIndex, KeyLookup, ProductDenial, ProductEntry};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -33,6 +45,28 @@ pub struct VerifyApiKeyConfig {
     /// it. Default true.
     #[serde(default = "yes")]
     pub hide_credentials: bool,
+    /// Admit a key only if one of its approved API products covers this environment, API,
+    /// resource path and method. Default true. `false` restores key-only checks (key, app and
+    /// developer), for keys issued without products (`portcullis keys create` without
+    /// `--product`): products are then never a reason to refuse, but a covering product is
+    /// still attached to the request when there is one.
+    #[serde(default = "yes")]
+    pub require_product: bool,
+}
+
+/// What `verify-api-key` admitted a request with, in `request.extensions` for later policies
+/// (the quota policy reads the product's quota; header and routing policies read attributes):
+/// the credential with its app, developer and their custom attributes, and the API product that
+/// covers the request with its quota and attributes. Both are the credential index's shared
+/// entries, so attaching them copies nothing. The key itself is not in here (only its hash,
+/// redacted in `Debug`).
+#[derive(Debug, Clone)]
+pub struct VerifiedApiKey {
+    /// The credential, its app and developer (ids, names, statuses, attributes).
+    pub credential: Arc<CredentialEntry>,
+    /// The first approved product (by name) covering the request; `None` only under
+    /// `require_product: false` when no product covers it.
+    pub product: Option<Arc<ProductEntry>>,
 }
 
 fn yes() -> bool {
@@ -74,6 +108,7 @@ impl PolicyConfig for VerifyApiKeyConfig {
             hide: self.hide_credentials,
             keys: ctx.deps.keys.clone(),
             challenge,
+            require_product: self.require_product,
         }))
     }
 }
@@ -85,6 +120,7 @@ pub struct VerifyApiKey {
     hide: bool,
     keys: Arc<KeyIndex>,
     challenge: HeaderValue,
+    require_product: bool,
 }
 
 impl VerifyApiKey {
@@ -148,18 +184,59 @@ impl Policy for VerifyApiKey {
                 return Err(self.reject(GatewayError::developer_inactive()));
             }
         };
-        ex.ctx.identity = Some(Identity {
-            app_id: entry.app_id.as_str().into(),
-            app_name: entry.app_name.as_str().into(),
-            developer_id: entry.developer_id.as_str().into(),
-            developer_email: entry.developer_email.as_str().into(),
-            credential: entry.prefix.as_str().into(),
-        });
+        let product = match entry.authorize(
+            &ex.ctx.environment,
+            &ex.ctx.api,
+            ex.ctx.path_suffix(),
+            &ex.request.method,
+        ) {
+            Ok(product) => Some(Arc::clone(product)),
+            Err(denial) if self.require_product => return Err(self.reject(refusal(denial))),
+            Err(_) => None,
+        };
+        attach(ex, entry, product);
         if self.hide {
             self.hide(ex);
         }
         Ok(Decision::Continue)
     }
+}
+
+/// The client's answer for a product-level refusal. The detail says which dimension refused
+/// (the caller knows its own request), never which products the key has.
+fn refusal(denial: ProductDenial) -> GatewayError {
+    let miss = match denial {
+        ProductDenial::NotApproved => return GatewayError::key_not_approved(),
+        ProductDenial::OutOfScope(miss) => miss,
+    };
+    let err = match miss {
+        ScopeMiss::Environment => GatewayError::product_environment_not_allowed(),
+        ScopeMiss::Api => GatewayError::product_api_not_allowed(),
+        ScopeMiss::Path => GatewayError::product_path_not_allowed(),
+        ScopeMiss::Method => GatewayError::product_method_not_allowed(),
+    };
+    err.with_detail(miss.to_string())
+}
+
+/// Sets the caller identity (read by spike arrest by app and the access log), the product name
+/// (access log) and the full [`VerifiedApiKey`] (later policies).
+fn attach(ex: &mut Exchange, entry: Arc<CredentialEntry>, product: Option<Arc<ProductEntry>>) {
+    ex.ctx.identity = Some(Identity {
+        app_id: entry.app_id.as_str().into(),
+        app_name: entry.app_name.as_str().into(),
+        developer_id: entry.developer_id.as_str().into(),
+        developer_email: entry.developer_email.as_str().into(),
+        credential: entry.prefix.as_str().into(),
+    });
+    if let Some(p) = &product {
+        ex.request
+            .extensions
+            .insert(ApiProduct(p.name.as_str().into()));
+    }
+    ex.request.extensions.insert(VerifiedApiKey {
+        credential: entry,
+        product,
+    });
 }
 
 #[cfg(test)]

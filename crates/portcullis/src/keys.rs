@@ -1,4 +1,8 @@
 //! `portcullis keys create|list|revoke`: API keys in the store named by the config file.
+//!
+//! `create` issues a credential (consumer key + secret) through the catalog, associated with
+//! the API products named by `--product`; `verify-api-key` admits a key only for what those
+//! products cover (unless the API sets `require_product: false`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use portcullis_config::StoreSpec;
 use portcullis_policies::PolicyDeps;
-use portcullis_store::KeyRepository;
+use portcullis_store::{Actor, ApprovalStatus, CredentialSpec, Store};
 
 #[derive(Args)]
 pub(crate) struct KeysArgs {
@@ -25,7 +29,8 @@ pub(crate) struct KeysArgs {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create an API key (and the app and developer if missing). The key is shown once.
+    /// Create an API key (and the app and developer if missing), associated with API
+    /// products. The key is shown once.
     Create {
         /// App name.
         #[arg(long)]
@@ -36,6 +41,15 @@ enum KeysCommand {
         /// Expire the key after this long (e.g. 90d).
         #[arg(long, value_parser = humantime::parse_duration)]
         expires_in: Option<Duration>,
+        /// API product the key may call (repeatable). Each association starts approved or
+        /// pending, by the product's approval type. Without any, the key only works on APIs
+        /// whose `verify-api-key` sets `require_product: false`.
+        #[arg(long = "product", value_name = "NAME")]
+        products: Vec<String>,
+        /// Also print the consumer secret (the OAuth client secret issued with the key) on a
+        /// second line. It is shown only now; only its hash is stored.
+        #[arg(long)]
+        with_secret: bool,
     },
     /// List keys (prefixes only; secrets are never stored).
     List {
@@ -50,7 +64,7 @@ enum KeysCommand {
     },
 }
 
-async fn open(args: &KeysArgs) -> anyhow::Result<Arc<dyn KeyRepository>> {
+async fn open(args: &KeysArgs) -> anyhow::Result<Arc<dyn Store>> {
     let spec = match &args.db {
         Some(p) => StoreSpec::Sqlite(p.clone()),
         None => {
@@ -73,6 +87,21 @@ fn when(t: Option<SystemTime>) -> String {
     )
 }
 
+/// `name (status), ...`, or a hint when there are none.
+fn describe(products: &[portcullis_store::ProductApproval]) -> String {
+    if products.is_empty() {
+        return "none (works only where require_product is false)".into();
+    }
+    let list: Vec<String> = products
+        .iter()
+        .map(|p| match p.status {
+            ApprovalStatus::Approved => p.product.clone(),
+            other => format!("{} ({other})", p.product),
+        })
+        .collect();
+    list.join(", ")
+}
+
 pub(crate) async fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args).await?;
     match args.command {
@@ -80,17 +109,29 @@ pub(crate) async fn run(args: KeysArgs) -> anyhow::Result<ExitCode> {
             app,
             developer,
             expires_in,
+            products,
+            with_secret,
         } => {
             let app = store.ensure_app(&developer, &app).await?;
-            let expires = expires_in.map(|d| SystemTime::now() + d);
-            let (record, secret) = store.create_key(&app.id, expires).await?;
-            println!("{}", secret.expose());
+            let spec = CredentialSpec {
+                products,
+                expires_at: expires_in.map(|d| SystemTime::now() + d),
+            };
+            let issued = store
+                .create_credential(&Actor("cli".into()), &app.id, &spec)
+                .await?;
+            println!("{}", issued.consumer_key.expose());
+            if with_secret {
+                println!("{}", issued.consumer_secret.expose());
+            }
+            let record = &issued.credential.key;
             eprintln!(
-                "created key {} for app '{}' ({}); expires {}. Store the key now: it is shown only once.",
+                "created key {} for app '{}' ({}); expires {}; products: {}. Store the key now: it is shown only once.",
                 record.prefix,
                 record.app_name,
                 record.developer_email,
-                when(record.expires_at)
+                when(record.expires_at),
+                describe(&issued.credential.products),
             );
         }
         KeysCommand::List { app } => {

@@ -218,7 +218,17 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     }
     rec.status = response.status().as_u16();
     rec.bytes_in = stats.bytes_in.load(Ordering::Relaxed);
-    rec.app_id = ex.ctx.identity.as_ref().map(|i| i.app_id.clone());
+    if let Some(identity) = &ex.ctx.identity {
+        rec.app_id = Some(identity.app_id.clone());
+        // Token-based identities may have no developer.
+        rec.developer_id =
+            (!identity.developer_id.is_empty()).then(|| identity.developer_id.clone());
+    }
+    rec.product = ex
+        .request
+        .extensions
+        .get::<portcullis_core::ApiProduct>()
+        .map(|p| p.0.clone());
     rec.events = ex.ctx.events.iter().map(|e| e.code).collect();
     for e in &ex.ctx.events {
         metrics::counter!(crate::observe::names::MONITOR_EVENTS, "policy" => e.policy, "code" => e.code)

@@ -64,6 +64,10 @@ pub struct LogRecord {
     pub client_ip: IpAddr,
     /// App id, when a credential identified the caller.
     pub app_id: Option<Arc<str>>,
+    /// Developer id of that app.
+    pub developer_id: Option<Arc<str>>,
+    /// API product that admitted the request (`verify-api-key`).
+    pub product: Option<Arc<str>>,
     /// Whether the response body was sent completely.
     pub completed: bool,
     /// Codes of events recorded by policies (monitor-mode blocks, detections).
@@ -97,6 +101,8 @@ impl LogRecord {
             bytes_out: 0,
             client_ip,
             app_id: None,
+            developer_id: None,
+            product: None,
             completed: false,
             events: Vec::new(),
         }
@@ -234,6 +240,8 @@ mod tests {
                 bytes_out: 12,
                 client_ip: [127, 0, 0, 1].into(),
                 app_id: Some("app_1".into()),
+                developer_id: Some("dev_1".into()),
+                product: Some("gold".into()),
                 completed: true,
                 events: vec![],
             },
@@ -250,6 +258,8 @@ mod tests {
                 assert_eq!(v["status"], 200);
                 assert_eq!(v["bytes_out"], 12);
                 assert_eq!(v["app_id"], "app_1");
+                assert_eq!(v["developer_id"], "dev_1");
+                assert_eq!(v["product"], "gold");
                 assert!(v["time"].as_str().unwrap().ends_with('Z'));
                 break;
             }

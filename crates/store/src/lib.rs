@@ -50,6 +50,7 @@ mod error;
 mod feed;
 mod index;
 mod keyring;
+mod kvm_snapshot;
 mod management;
 mod model;
 mod oauth;
@@ -69,6 +70,7 @@ pub use error::StoreError;
 pub use feed::{ChangeFeed, FeedState};
 pub use index::{KeyIndex, KeyLookup};
 pub use keyring::{Keyring, MASTER_KEY_ENV, MASTER_KEY_LEN, Purpose};
+pub use kvm_snapshot::{KvmSnapshot, KvmValue};
 pub use management::{
     Actor, AdminPrincipal, AdminRepository, AdminRole, AdminToken, AdminUser, AppDetail, AppSpec,
     ApprovalStatus, ApprovalType, Attributes, AuditEntry, AuditFilter, AuditRepository,
@@ -90,4 +92,4 @@ pub use secret::{
     CONSUMER_SECRET_MARKER, KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey,
 };
 pub use sqlite::SqliteStore;
-pub use sync::{DEFAULT_POLL, IndexSync};
+pub use sync::{DEFAULT_POLL, Follower, IndexSync, KvmSync, StoreSync};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use portcullis_app::{Running, ServeOptions};
-use portcullis_store::{Actor, AdminRepository, AdminRole, KeyRepository, Keyring, SqliteStore};
+use portcullis_store::{Actor, AdminRepository, AdminRole, Keyring, SqliteStore};
 
 /// A running gateway for one test.
 pub struct TestGateway {
@@ -120,17 +120,19 @@ impl TestGateway {
     }
 
     /// Creates an app and a key through a separate store handle and waits until the gateway's
-    /// credential index has it. Returns the plaintext key.
+    /// credential index has it. The key is approved for [`crate::ALL_PRODUCT`] (created if
+    /// missing), which opens everything, so it passes `verify-api-key`'s product check
+    /// wherever the key itself is good. Returns the plaintext key.
     pub async fn create_key(&self, app: &str) -> String {
         let store = self.store().await;
-        let app = store.ensure_app("dev@example.com", app).await.expect("app");
-        let (_, secret) = store.create_key(&app.id, None).await.expect("key");
-        let seq = store.change_seq().await.expect("seq");
-        let index = self.running.app.deps().keys.clone();
-        tokio::time::timeout(Duration::from_secs(5), index.wait_for_seq(seq))
-            .await
-            .expect("gateway index caught up with the new key");
-        secret.expose().to_owned()
+        crate::catalog::ensure_product(
+            &store,
+            crate::ALL_PRODUCT,
+            &crate::product_spec(&[], &[], &[], &[]),
+        )
+        .await
+        .expect("product");
+        self.issue_key(&store, app, &[crate::ALL_PRODUCT]).await.key
     }
 
     /// Creates an admin user with `role` and an API token for it (named `<username>-token`)

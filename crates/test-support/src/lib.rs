@@ -1,11 +1,13 @@
 //! Test support: an in-process gateway on ephemeral ports ([`TestGateway`]), a recording
 //! upstream ([`Recorder`]), fault upstreams (refusing, hanging, resetting) and small HTTP and
-//! raw-socket clients. Never shipped in the binary.
+//! raw-socket clients, and catalog fixtures (products, credentials). Never shipped in the binary.
 
+mod catalog;
 mod client;
 mod gateway;
 mod upstream;
 
+pub use catalog::{ALL_PRODUCT, IssuedKey, ensure_product, product_spec};
 pub use client::{Reply, get, raw, request, send};
 pub use gateway::{TestGateway, test_keyring};
 pub use upstream::{Recorded, Recorder, hanging_upstream, refused_address, resetting_upstream};

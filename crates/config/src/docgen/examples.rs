@@ -28,15 +28,21 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
     PolicyExample {
         kind: "verify-api-key",
         lists: REQUEST,
-        notes: "Protects against anonymous use of an API. The key is checked against an in-memory \
-                index kept current by the store, so revocations apply within seconds. Rejects \
-                with 401 (`key.missing`, `key.invalid`, `key.expired`, `key.revoked`, \
-                `app.revoked`, `developer.inactive`); on success later policies can rate-limit \
-                by `app` or `key`.",
+        notes: "Protects against anonymous use of an API, and against a key being used beyond \
+                the API products it is approved for. The key is checked against an in-memory \
+                index kept current by the store, so revocations (of the key, one product \
+                association, the app or the developer) apply within a second. Rejects with 401 \
+                (`key.missing`, `key.invalid`, `key.expired`, `key.revoked`, `app.revoked`, \
+                `developer.inactive`, `key.not_approved`, `product.environment_not_allowed`, \
+                `product.api_not_allowed`, `product.path_not_allowed`, \
+                `product.method_not_allowed`); on success the app, developer and matched product \
+                are attached (access log, later policies; spike arrest by `app` or `key`). See \
+                docs/api-products.md.",
         yaml: "\
 - verify-api-key:
     header: x-api-key        # or `query: apikey`
     hide_credentials: true   # the upstream never sees the key
+    require_product: true    # false: key, app and developer checks only
 ",
         files: &[],
     },
@@ -162,6 +168,27 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
     remove: [server, x-powered-by]
     set: { strict-transport-security: max-age=63072000 }
     add: { x-via-gateway: portcullis }
+",
+        files: &[],
+    },
+    PolicyExample {
+        kind: "kvm-lookup",
+        lists: REQUEST,
+        notes: "Puts a secret the gateway holds (an encrypted key-value map entry of the \
+                listener's environment) into a request header for the upstream, so clients and \
+                config files never hold it. A header of that name sent by the client is removed \
+                first. Values come from an in-memory snapshot kept current by the store (a \
+                change is used within a second) and never appear in logs, errors, \
+                `/admin/v1/status` or `Debug` output. A missing entry answers 500 \
+                `kvm.entry_missing` (or, with `on_missing: skip`, forwards without the header); \
+                a value that is not valid header text answers 500 `kvm.value_invalid`. See \
+                docs/api-products.md.",
+        yaml: "\
+- kvm-lookup:
+    map: backend-credentials
+    key: orders-api-token
+    header: authorization
+    format: \"Bearer {value}\"
 ",
         files: &[],
     },
