@@ -59,6 +59,21 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 impl RawBody {
+    /// The JSON text of the body for handlers that deserialize a nested document whole
+    /// (`/apply`); a blank body is `{}`.
+    pub(crate) fn json(&self) -> Result<&[u8], ApiError> {
+        if self.bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(b"{}");
+        }
+        if !self.is_json {
+            return Err(ApiError(
+                GatewayError::admin_unsupported_media_type()
+                    .with_detail("send the body as application/json"),
+            ));
+        }
+        Ok(&self.bytes)
+    }
+
     /// Parses the body as the object `T` describes; an empty body is `{}` when `T` has no
     /// required fields (action endpoints such as `/revoke`).
     pub(crate) fn input<T: PartialSchema>(&self) -> Result<Input, ApiError> {

@@ -235,17 +235,36 @@ pub(crate) fn field_errors(message: &str) -> Vec<FieldError> {
 }
 
 /// `("paths[2]", "msg")` if `part` starts with a field name (`name`, `a.b`, then `[2]` or
-/// `["key"]` selectors) followed by `": "`.
+/// `["key"]` selectors, possibly followed by more `.name[..]` steps as in the document paths
+/// of `apply`, `products[2].paths[0]`) followed by `": "`.
 fn field_prefix(part: &str) -> Option<(&str, &str)> {
-    let head = part
-        .find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c == '.'))
-        .unwrap_or(part.len());
+    let name_len = |s: &str| {
+        s.find(|c: char| !(c.is_ascii_lowercase() || c == '_' || c == '.'))
+            .unwrap_or(s.len())
+    };
+    let head = name_len(part);
     if head == 0 || !part.starts_with(|c: char| c.is_ascii_lowercase()) {
         return None;
     }
     let mut end = head;
-    while part[end..].starts_with('[') {
-        let inner = &part[end + 1..];
+    loop {
+        end += selectors_len(&part[end..])?;
+        match part[end..].strip_prefix('.') {
+            Some(next) if next.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                end += 1 + name_len(next);
+            }
+            _ => break,
+        }
+    }
+    let rest = part[end..].strip_prefix(": ")?;
+    Some((&part[..end], rest))
+}
+
+/// Length of the `[2]` / `["key"]` selectors at the start of `s`; `None` if one is malformed.
+fn selectors_len(s: &str) -> Option<usize> {
+    let mut end = 0;
+    while s[end..].starts_with('[') {
+        let inner = &s[end + 1..];
         let close = if inner.starts_with('"') {
             closing_quote(inner)? + 1
         } else {
@@ -260,8 +279,7 @@ fn field_prefix(part: &str) -> Option<(&str, &str)> {
         }
         end += 1 + close + 1;
     }
-    let rest = part[end..].strip_prefix(": ")?;
-    Some((&part[..end], rest))
+    Some(end)
 }
 
 /// Index of the quote closing the Rust-debug string that opens `s`.
@@ -280,22 +298,25 @@ fn closing_quote(s: &str) -> Option<usize> {
 
 /// `attributes["a/b"]` → `/attributes/a~1b`, `quota.limit` → `/quota/limit`.
 fn pointer_from_field(field: &str) -> String {
-    let head_len = field.find('[').unwrap_or(field.len());
     let mut out = String::new();
-    for seg in field[..head_len].split('.') {
-        push_segment(&mut out, seg);
-    }
-    let mut tail = &field[head_len..];
-    while let Some(inner) = tail.strip_prefix('[') {
-        let (seg, rest) = if inner.starts_with('"') {
-            let close = closing_quote(inner).unwrap_or(inner.len() - 1);
-            (unescape(&inner[1..close]), &inner[close + 1..])
+    let mut tail = field;
+    while !tail.is_empty() {
+        if let Some(inner) = tail.strip_prefix('[') {
+            let (seg, rest) = if inner.starts_with('"') {
+                let close = closing_quote(inner).unwrap_or(inner.len() - 1);
+                (unescape(&inner[1..close]), &inner[close + 1..])
+            } else {
+                let close = inner.find(']').unwrap_or(inner.len());
+                (inner[..close].to_owned(), &inner[close..])
+            };
+            push_segment(&mut out, &seg);
+            tail = rest.strip_prefix(']').unwrap_or(rest);
         } else {
-            let close = inner.find(']').unwrap_or(inner.len());
-            (inner[..close].to_owned(), &inner[close..])
-        };
-        push_segment(&mut out, &seg);
-        tail = rest.strip_prefix(']').unwrap_or(rest);
+            let name = tail.trim_start_matches('.');
+            let len = name.find(['.', '[']).unwrap_or(name.len());
+            push_segment(&mut out, &name[..len]);
+            tail = &name[len..];
+        }
     }
     out
 }
@@ -349,6 +370,25 @@ mod tests {
                 ("/methods/1".into(), "\"get\" is not upper-case".into()),
                 ("/attributes/a~1b; c: d".into(), "too long".into()),
                 ("/quota/limit".into(), "must be positive".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn document_paths_become_json_pointers() {
+        assert_eq!(
+            paths(
+                "products[2].paths[0]: must start with '/'; \
+                 developers[0].apps[1].attributes[\"a.b\"]: too long; \
+                 products[1].quota.limit: must be positive"
+            ),
+            [
+                ("/products/2/paths/0".into(), "must start with '/'".into()),
+                (
+                    "/developers/0/apps/1/attributes/a.b".into(),
+                    "too long".into()
+                ),
+                ("/products/1/quota/limit".into(), "must be positive".into()),
             ]
         );
     }

@@ -7,6 +7,7 @@
 //! `/metrics`, `/healthz` and `/readyz` are unauthenticated (probes and scrapers carry no
 //! credentials and learn nothing secret); everything under `/admin/v1` but login needs a token.
 
+mod apply;
 mod auth;
 mod body;
 mod error;
@@ -28,6 +29,11 @@ use portcullis_core::GatewayError;
 use portcullis_store::Store;
 use serde_json::json;
 
+pub use apply::{
+    ApplyOutcome, CatalogApp, CatalogAppStatus, CatalogApproval, CatalogChange, CatalogChangeOp,
+    CatalogDeveloper, CatalogDeveloperStatus, CatalogDocument, CatalogEnvironment,
+    CatalogProduct, CatalogQuota, CatalogQuotaUnit,
+};
 pub use auth::Caller;
 pub use error::{ApiError, FieldError, Problem};
 pub use http_util::etag;

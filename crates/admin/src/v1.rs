@@ -61,6 +61,7 @@ pub(crate) struct ApiState {
         (name = "auth", description = "Login, sessions, TOTP, the caller's own tokens"),
         (name = "environments"), (name = "developers"), (name = "apps"),
         (name = "credentials"), (name = "products"), (name = "kvm"), (name = "audit"),
+        (name = "apply", description = "The catalog as one declarative document (docs/declarative.md)"),
         (name = "admin-users", description = "Admin users and their tokens (admin role)"),
         (name = "operations", description = "Reload, status, this document"),
     )
@@ -145,6 +146,8 @@ fn parts() -> (Router<ApiState>, openapi::OpenApi) {
         .routes(routes!(kvm::list_map_entries))
         .routes(routes!(kvm::get_entry, kvm::put_entry, kvm::delete_entry))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(crate::apply::apply))
+        .routes(routes!(crate::apply::export))
         .routes(routes!(ops::reload))
         .routes(routes!(ops::status))
         .routes(routes!(ops::openapi_document))

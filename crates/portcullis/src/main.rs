@@ -1,7 +1,10 @@
 //! The `portcullis` command: a thin CLI over the library crates.
 
 mod admin_cli;
+mod admin_client;
+mod apply_cli;
 mod keys;
+mod mgmt_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +53,10 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Bootstrap admin users and tokens directly in the store (the first admin of the API).
     Admin(admin_cli::AdminArgs),
+    #[command(flatten)]
+    Declarative(apply_cli::ApplyCommand),
+    #[command(flatten)]
+    Management(mgmt_cli::MgmtCommand),
     /// Run only the built-in echo backend.
     DemoBackend {
         /// Address to listen on.
@@ -154,6 +161,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Keys(args) => keys::run(args).await,
         Command::Admin(args) => admin_cli::run(args).await,
+        Command::Declarative(command) => apply_cli::run(command).await,
+        Command::Management(command) => mgmt_cli::run(command).await,
         Command::DemoBackend { listen } => {
             let bound = portcullis_app::demo::serve(listen).await?;
             println!("demo backend listening on {bound}");
