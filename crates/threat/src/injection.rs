@@ -187,7 +187,7 @@ impl Detector {
             });
         }
         if allowed & AttackClass::Sqli.bit() != 0
-            && may_be_sql(&views.sql)
+            && may_be_sql(views)
             && self.tokens.sqli(views.decoded.as_bytes()).is_some()
         {
             return Some(Detection {
@@ -198,7 +198,9 @@ impl Detector {
         }
         if allowed & AttackClass::Xss.bit() != 0
             && may_be_html(&views.text)
-            && self.tokens.xss(views.decoded.as_bytes())
+            && self
+                .tokens
+                .xss(without_plain_styles(&views.decoded).as_bytes())
         {
             return Some(Detection {
                 class: AttackClass::Xss,
@@ -235,14 +237,16 @@ impl Detector {
             .map(str::to_owned)
             .collect();
         if allowed & AttackClass::Sqli.bit() != 0
-            && may_be_sql(&views.sql)
+            && may_be_sql(&views)
             && self.tokens.sqli(views.decoded.as_bytes()).is_some()
         {
             ids.push(LIBINJECTION_SQLI_ID.to_owned());
         }
         if allowed & AttackClass::Xss.bit() != 0
             && may_be_html(&views.text)
-            && self.tokens.xss(views.decoded.as_bytes())
+            && self
+                .tokens
+                .xss(without_plain_styles(&views.decoded).as_bytes())
         {
             ids.push(LIBINJECTION_XSS_ID.to_owned());
         }
@@ -250,31 +254,15 @@ impl Detector {
     }
 }
 
-/// libinjection's SQL tokeniser reads prose such as "Left (WA, RR)" as a function call; a value
-/// with no quote, comment, statement separator, comparison or core SQL keyword cannot close a
-/// query context or start a new clause, so it is not handed to it.
-fn may_be_sql(sql_view: &str) -> bool {
-    const MARKERS: &[&str] = &[
-        "'",
-        "\"",
-        "`",
-        "=",
-        ";",
-        "#",
-        "--",
-        "/*",
-        "<",
-        ">",
-        "union",
-        "select",
-        "sleep",
-        "benchmark",
-        "waitfor",
-        "exec",
-        "having",
-        "||",
-        "&&",
-    ];
+/// Whether libinjection's SQL verdict is asked for. Its fingerprints are strongest where a
+/// value breaks out of a string: a quote or a comment. In the bare (numeric) context they
+/// also match prose and code (`Left (WA, RR)`, `if (x > 0 && y > 0) { quadrant = 1; }` reads
+/// as `f(n&n`), and numeric-context injection is what the SQL rules already name
+/// (tautologies, UNION/EXCEPT SELECT, stacked statements, time functions), so values without a
+/// quote or comment, and wordy values ([`wordy`]), are left to the rules.
+fn may_be_sql(views: &Views) -> bool {
+    let (text, sql_view) = (views.text.as_str(), views.sql.as_str());
+    const MARKERS: &[&str] = &["'", "\"", "`", "#", "--", "/*"];
     // One automaton pass instead of a substring search per marker.
     static ANY_MARKER: LazyLock<AhoCorasick> = LazyLock::new(|| {
         AhoCorasick::builder()
@@ -282,7 +270,7 @@ fn may_be_sql(sql_view: &str) -> bool {
             .build(MARKERS)
             .expect("the fixed marker list compiles")
     });
-    ANY_MARKER.is_match(sql_view) && !wordy(sql_view)
+    ANY_MARKER.is_match(text) && !wordy(sql_view)
 }
 
 /// Ordinary words (two letters or more, not SQL keywords) from which on a value counts as
@@ -317,6 +305,25 @@ fn wordy(sql_view: &str) -> bool {
         }
     }
     false
+}
+
+/// `style="..."` attributes whose value is plain CSS (no parenthesis, backslash, entity, angle
+/// bracket, comment or colon-less trick: `color: #d73a49; font-weight: bold`).
+static PLAIN_STYLE: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r#"(?i)\bstyle\s*=\s*(?:"[^"()\\&<>/*@]*"|'[^'()\\&<>/*@]*')"#)
+        .expect("static pattern")
+});
+
+/// `decoded` without its plain-CSS style attributes, for libinjection's HTML check:
+/// libinjection rejects every `style` attribute (old IE ran `expression()` in CSS), which
+/// blocks ordinary rich text (`<span style="color: red">`). CSS that can carry script needs a
+/// parenthesis, backslash escape, entity, comment or `@import`, and stays (xss-106 also looks
+/// for it).
+fn without_plain_styles(decoded: &str) -> std::borrow::Cow<'_, str> {
+    if !decoded.contains("style") && !decoded.contains("STYLE") && !decoded.contains("Style") {
+        return std::borrow::Cow::Borrowed(decoded);
+    }
+    PLAIN_STYLE.replace_all(decoded, "")
 }
 
 /// libinjection's HTML tokeniser also flags bare attribute-like text (`style=color:red`); script

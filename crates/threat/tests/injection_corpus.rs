@@ -7,7 +7,13 @@
 //! Benign: stages with only `no_expect_ids` whose description marks them as a false-positive
 //! check (see `is_benign_desc` in `tests/support/crs.rs`), plus every request in `tests/data/benign/*.jsonl`.
 //!
-//! Set `INJECTION_CORPUS_DUMP=1` to print every miss and every false positive.
+//! The CRS attacks are split in two halves by a hash of their test file (`Half` in
+//! `tests/support/crs.rs`); the table shows both, because the rules were developed looking at
+//! the misses of one half only at first (see docs/security.md).
+//!
+//! Details: `INJECTION_CORPUS_DUMP=1` prints every miss and every false positive,
+//! `INJECTION_CORPUS_DUMP=dev` only the misses of the development half; see also
+//! `rule_attribution` and `probe` below.
 
 #[path = "support/crs.rs"]
 mod crs;
@@ -17,60 +23,27 @@ use std::collections::HashMap;
 use crs::{Half, Req, load_family, load_own_benign, paranoia_levels};
 use portcullis_threat::injection::{Detector, DetectorConfig};
 
-/// (directory, name, target %, regression floor % at the default paranoia level).
-///
-/// The targets are NOT met yet (see docs/security.md); the test always asserts the floors
-/// (measured figures minus a small margin, so a regression fails CI) and asserts the targets
-/// only with `INJECTION_CORPUS_ENFORCE_TARGETS=1`.
-const FAMILIES: [(&str, &str, f64, f64); 4] = [
-    (
-        "REQUEST-942-APPLICATION-ATTACK-SQLI",
-        "SQLi (942)",
-        95.0,
-        88.0,
-    ),
-    (
-        "REQUEST-941-APPLICATION-ATTACK-XSS",
-        "XSS (941)",
-        95.0,
-        88.0,
-    ),
-    (
-        "REQUEST-930-APPLICATION-ATTACK-LFI",
-        "LFI (930)",
-        90.0,
-        93.0,
-    ),
-    (
-        "REQUEST-932-APPLICATION-ATTACK-RCE",
-        "RCE (932)",
-        90.0,
-        88.0,
-    ),
+/// (directory, name, target % of attacks blocked at the default paranoia level).
+const FAMILIES: [(&str, &str, f64); 4] = [
+    ("REQUEST-942-APPLICATION-ATTACK-SQLI", "SQLi (942)", 95.0),
+    ("REQUEST-941-APPLICATION-ATTACK-XSS", "XSS (941)", 95.0),
+    ("REQUEST-930-APPLICATION-ATTACK-LFI", "LFI (930)", 90.0),
+    ("REQUEST-932-APPLICATION-ATTACK-RCE", "RCE (932)", 90.0),
 ];
 const MAX_BENIGN_PCT: f64 = 1.0;
-/// Regression ceiling for benign requests blocked at the default paranoia level.
-const BENIGN_CEILING_PCT: f64 = 1.0;
 
 struct Family {
     name: &'static str,
     target: f64,
-    floor: f64,
     attacks: Vec<Req>,
     benign: Vec<Req>,
 }
 
-fn family(
-    dir: &str,
-    name: &'static str,
-    (target, floor): (f64, f64),
-    pl: &HashMap<u32, u8>,
-) -> Family {
+fn family(dir: &str, name: &'static str, target: f64, pl: &HashMap<u32, u8>) -> Family {
     let (attacks, benign) = load_family(dir, pl);
     Family {
         name,
         target,
-        floor,
         attacks,
         benign,
     }
@@ -87,7 +60,6 @@ fn pct(a: usize, b: usize) -> f64 {
 struct Row {
     name: &'static str,
     target: f64,
-    floor: f64,
     blocked: usize,
     total: usize,
     /// (blocked, total) in the development half and in the held-out half.
@@ -143,7 +115,6 @@ fn measure(det: &Detector, fams: &[Family], own: &[Req], dump: Dump) -> (Vec<Row
         rows.push(Row {
             name: fam.name,
             target: fam.target,
-            floor: fam.floor,
             blocked,
             total: fam.attacks.len(),
             dev,
@@ -204,7 +175,7 @@ fn crs_corpus_and_benign_targets() {
     let pl = paranoia_levels();
     let fams: Vec<Family> = FAMILIES
         .iter()
-        .map(|(dir, name, target, floor)| family(dir, name, (*target, *floor), &pl))
+        .map(|(dir, name, target)| family(dir, name, *target, &pl))
         .collect();
     let own = load_own_benign();
     assert!(
@@ -236,29 +207,23 @@ fn crs_corpus_and_benign_targets() {
     let (rows, own_fp) = measure(&det, &fams, &own, dump);
     print_table(default_cfg.paranoia, &rows, own_fp, own.len());
 
-    let enforce = std::env::var_os("INJECTION_CORPUS_ENFORCE_TARGETS").is_some();
     for r in &rows {
         assert!(r.total > 0, "{}: no attacks loaded", r.name);
-        let want = if enforce { r.target } else { r.floor };
         assert!(
-            pct(r.blocked, r.total) >= want,
-            "{}: {}/{} blocked, required {} %",
+            pct(r.blocked, r.total) >= r.target,
+            "{}: {}/{} blocked, required {} % (INJECTION_CORPUS_DUMP=1 lists the misses)",
             r.name,
             r.blocked,
             r.total,
-            want
+            r.target
         );
     }
     let fp: usize = rows.iter().map(|r| r.fp).sum::<usize>() + own_fp;
     let benign: usize = rows.iter().map(|r| r.benign).sum::<usize>() + own.len();
-    let ceiling = if enforce {
-        MAX_BENIGN_PCT
-    } else {
-        BENIGN_CEILING_PCT
-    };
     assert!(
-        pct(fp, benign) <= ceiling,
-        "{fp}/{benign} benign requests blocked, allowed {ceiling} %"
+        pct(fp, benign) <= MAX_BENIGN_PCT,
+        "{fp}/{benign} benign requests blocked, allowed {MAX_BENIGN_PCT} % \
+         (INJECTION_CORPUS_DUMP=1 lists them)"
     );
 }
 
@@ -295,7 +260,7 @@ fn rule_attribution() {
     // rule -> (attacks matched, attacks only it matched, benign labels)
     let mut stats: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
     let mut benign: Vec<Req> = load_own_benign();
-    for (dir, ..) in FAMILIES {
+    for (dir, _, _) in FAMILIES {
         let (attacks, crs_benign) = load_family(dir, &pl);
         benign.extend(crs_benign);
         for a in &attacks {
