@@ -40,7 +40,7 @@ fn validate_accepts_the_quickstart_example() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("OK (1 listeners, 1 APIs)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK (1 listeners, 2 APIs)"));
 }
 
 #[test]

@@ -81,6 +81,11 @@ pub async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     request(Method::GET, url, headers, Bytes::new()).await
 }
 
+/// A POST with headers and body.
+pub async fn post(url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Reply {
+    request(Method::POST, url, headers, body).await
+}
+
 /// Writes raw bytes, then reads until the peer closes or `wait` passes. Returns what was read.
 pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> String {
     let mut s = TcpStream::connect(addr).await.expect("connect");

@@ -8,6 +8,6 @@ mod gateway;
 mod upstream;
 
 pub use catalog::{ALL_PRODUCT, IssuedKey, ensure_product, product_spec};
-pub use client::{Reply, get, raw, request, send};
+pub use client::{Reply, get, post, raw, request, send};
 pub use gateway::{TestGateway, test_keyring};
 pub use upstream::{Recorded, Recorder, hanging_upstream, refused_address, resetting_upstream};
