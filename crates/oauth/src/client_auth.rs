@@ -6,10 +6,14 @@
 //! The client id is the app credential's consumer key and the secret its consumer secret; the
 //! store compares keyed hashes in constant time ([`OAuthRepository::authenticate_oauth_client`]).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, header};
-use portcullis_store::{OAuthClient, OAuthRepository};
+use portcullis_store::{KeyHash, Keyring, OAuthClient, OAuthRepository};
+use quick_cache::sync::Cache;
 use zeroize::Zeroizing;
 
 use crate::error::OAuthError;
@@ -95,15 +99,51 @@ pub(crate) fn presented(headers: &HeaderMap, params: &Params) -> Result<Presente
     }
 }
 
+/// How long a successful client authentication is remembered: the token endpoint then skips
+/// the store reads for a busy client. It bounds how long a revoked credential (or a product
+/// approval change) can still obtain new tokens.
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Recently authenticated clients, by the keyed hashes of id and secret (a hit means both were
+/// verified against the store moments ago).
+pub(crate) struct ClientCache {
+    keyring: Arc<Keyring>,
+    cache: Cache<(KeyHash, KeyHash), (Arc<OAuthClient>, Instant)>,
+}
+
+impl ClientCache {
+    pub(crate) fn new(keyring: Arc<Keyring>) -> Self {
+        Self {
+            keyring,
+            cache: Cache::new(10_000),
+        }
+    }
+}
+
 /// Authenticates the client of a request.
 pub(crate) async fn authenticate(
     store: &dyn OAuthRepository,
+    clients: &ClientCache,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<(OAuthClient, AuthMethod, String), OAuthError> {
     let p = presented(headers, params)?;
+    let key = (
+        clients.keyring.hash_credential(&p.id),
+        clients.keyring.hash_credential(&p.secret),
+    );
+    if let Some((client, at)) = clients.cache.get(&key)
+        && at.elapsed() < CLIENT_CACHE_TTL
+    {
+        return Ok(((*client).clone(), p.method, p.id));
+    }
     match store.authenticate_oauth_client(&p.id, &p.secret).await {
-        Ok(client) => Ok((client, p.method, p.id)),
+        Ok(client) => {
+            clients
+                .cache
+                .insert(key, (Arc::new(client.clone()), Instant::now()));
+            Ok((client, p.method, p.id))
+        }
         Err(e) => {
             let err = OAuthError::from_store(&e);
             Err(

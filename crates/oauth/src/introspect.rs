@@ -41,7 +41,7 @@ async fn introspect(
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let params = Params::from_form(headers, body)?;
-    authenticate(server.store.as_ref(), headers, &params).await?;
+    authenticate(server.store.as_ref(), &server.clients, headers, &params).await?;
     let token = params.require("token", "token is required")?;
     let hash = server.keyring.hash_credential(token);
     let record = server

@@ -40,8 +40,9 @@ mod settings;
 mod ticket;
 mod token;
 mod userinfo;
+mod writer;
 
-pub use client_auth::AuthMethod;
+pub use client_auth::{AuthMethod, CLIENT_CACHE_TTL};
 pub use error::OAuthError;
 pub use keys::{KeySnapshot, SigningKeys};
 pub use mint::{ACCESS_TOKEN_MARKER, CODE_MARKER, REFRESH_TOKEN_MARKER};

@@ -37,7 +37,8 @@ async fn revoke(
     body: &[u8],
 ) -> Result<(), OAuthError> {
     let params = Params::from_form(headers, body)?;
-    let (client, _, _) = authenticate(server.store.as_ref(), headers, &params).await?;
+    let (client, _, _) =
+        authenticate(server.store.as_ref(), &server.clients, headers, &params).await?;
     let token = params.require("token", "token is required")?;
     let hash = server.keyring.hash_credential(token);
     let store_err = |e: portcullis_store::StoreError| OAuthError::from_store(&e);

@@ -13,9 +13,11 @@ use portcullis_store::{Keyring, OAuthRepository, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::client_auth::ClientCache;
 use crate::keys::SigningKeys;
 use crate::resolver::LocalTokens;
 use crate::settings::Settings;
+use crate::writer::TokenWriter;
 use crate::{authorize, discovery, introspect, revoke, token, userinfo};
 
 /// How often expired tokens and codes are deleted.
@@ -28,6 +30,8 @@ pub struct AuthorizationServer {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) keys: Arc<SigningKeys>,
     pub(crate) tokens: Arc<LocalTokens>,
+    pub(crate) writer: TokenWriter,
+    pub(crate) clients: ClientCache,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -57,6 +61,8 @@ impl AuthorizationServer {
         );
         Ok(Arc::new(Self {
             settings,
+            writer: TokenWriter::spawn(store.clone()),
+            clients: ClientCache::new(keyring.clone()),
             store,
             keyring,
             keys,

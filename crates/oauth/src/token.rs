@@ -44,7 +44,7 @@ async fn dispatch(
     let params = Params::from_form(headers, body)?;
     let grant_type = params.require("grant_type", "grant_type is required")?;
     let (client, _method, presented_id) =
-        authenticate(server.store.as_ref(), headers, &params).await?;
+        authenticate(server.store.as_ref(), &server.clients, headers, &params).await?;
     match grant_type {
         "client_credentials" => client_credentials(server, &client, &params).await,
         "authorization_code" => {
@@ -80,8 +80,8 @@ async fn client_credentials(
     };
     let (access, record) = access_token(server, client, &grant, &issue)?;
     server
-        .store
-        .store_tokens(std::slice::from_ref(&record))
+        .writer
+        .store(vec![record])
         .await
         .map_err(|e| store_failed(&e))?;
     Ok(token_response(server, &access, None, &grant.scopes))
