@@ -5,6 +5,8 @@
 //! - `injection`: `injection-protection` on the request (path, Host, every JSON string and key);
 //! - `openapi`: `openapi-validation` (route, content type, parse, schema);
 //! - `separate`: the three one after the other, each parsing the body itself;
+//! - `shared`: the three on one parse, as the gateway runs them: `JsonDoc::parse` (the limit
+//!   check) keeps a tape that the injection detector and the schema validator read.
 //!
 //! Times are this thread's CPU time (wall time on the shared 2-core machine mostly measures the
 //! other processes). For instruction counts, `THREE_CHECKS_CASE=<name> THREE_CHECKS_ITERS=<n>`
@@ -18,7 +20,7 @@ use cpu_time::ThreadTime;
 use criterion::{Bencher, Criterion, Throughput};
 use http::HeaderMap;
 use portcullis_threat::injection::{Detector, DetectorConfig};
-use portcullis_threat::json::{self, JsonLimits};
+use portcullis_threat::json::{self, JsonDoc, JsonLimits};
 use portcullis_threat::openapi::{OpenApiOptions, OpenApiValidator, RequestView};
 
 const BODY: &[u8] = include_bytes!("data/order-10k.json");
@@ -89,18 +91,38 @@ impl Checks {
         self.json_limits() & self.injection() & self.openapi()
     }
 
+    fn shared(&self) -> bool {
+        let body = black_box(BODY);
+        let Ok(doc) = JsonDoc::parse(body, &self.limits) else {
+            return false;
+        };
+        let Some(view) = doc.view(body) else {
+            return false;
+        };
+        let clean = self
+            .detector
+            .inspect_request_with_doc(PATH, None, [HOST], Some(CONTENT_TYPE), Some(body), view)
+            .is_empty();
+        let valid = self
+            .validator
+            .validate_request_with_doc(&self.request(), view)
+            .is_ok();
+        clean & valid
+    }
+
     fn case(&self, name: &str) -> Option<fn(&Checks) -> bool> {
         Some(match name {
             "json_limits" => Checks::json_limits,
             "injection" => Checks::injection,
             "openapi" => Checks::openapi,
             "separate" => Checks::separate,
+            "shared" => Checks::shared,
             _ => return None,
         })
     }
 }
 
-const CASES: [&str; 4] = ["json_limits", "injection", "openapi", "separate"];
+const CASES: [&str; 5] = ["json_limits", "injection", "openapi", "separate", "shared"];
 
 /// Runs `f` `iters` times and reports the CPU time this thread spent.
 fn cpu_iter(b: &mut Bencher<'_>, f: impl Fn() -> bool) {

@@ -51,6 +51,7 @@ mod convert;
 mod document;
 mod error;
 mod extract;
+mod instance;
 mod media;
 mod operation;
 mod options;
@@ -67,7 +68,10 @@ pub use operation::{MatchedOperation, SchemeRequirement, SecurityRequirement};
 pub use options::OpenApiOptions;
 pub use request::RequestView;
 
+use body::Parsed;
 use document::Version;
+
+use crate::json::JsonView;
 use operation::{PathEntry, ResponseSpec};
 use request::Collector;
 use router::Router;
@@ -127,7 +131,7 @@ impl OpenApiValidator {
         &self,
         req: &RequestView<'_>,
     ) -> Result<MatchedOperation, Vec<Violation>> {
-        self.validate(req, None)
+        self.validate(req, Parsed::None)
     }
 
     /// Like [`Self::validate_request`], for a caller that has already parsed the body as JSON
@@ -142,13 +146,32 @@ impl OpenApiValidator {
         req: &RequestView<'_>,
         json: &serde_json::Value,
     ) -> Result<MatchedOperation, Vec<Violation>> {
-        self.validate(req, Some(json))
+        self.validate(req, Parsed::Value(json))
+    }
+
+    /// Like [`Self::validate_request`], with the body already parsed into a [`JsonDoc`]
+    /// (`json-threat-protection` keeps the one it checked): the schema is validated on that
+    /// tape in place, without parsing the body again or building a `serde_json::Value`.
+    /// `doc` must be a view of `req.body`; the result is exactly that of
+    /// [`Self::validate_request`].
+    ///
+    /// [`JsonDoc`]: crate::json::JsonDoc
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::validate_request`].
+    pub fn validate_request_with_doc(
+        &self,
+        req: &RequestView<'_>,
+        doc: JsonView<'_>,
+    ) -> Result<MatchedOperation, Vec<Violation>> {
+        self.validate(req, Parsed::Doc(doc))
     }
 
     fn validate(
         &self,
         req: &RequestView<'_>,
-        json: Option<&serde_json::Value>,
+        json: Parsed<'_>,
     ) -> Result<MatchedOperation, Vec<Violation>> {
         let not_found = || {
             vec![Violation::new(
@@ -241,7 +264,7 @@ impl OpenApiValidator {
                 content_type,
                 body::Body {
                     bytes,
-                    parsed: None,
+                    parsed: Parsed::None,
                 },
                 codes::RESPONSE_CONTENT_TYPE_NOT_ALLOWED,
                 codes::RESPONSE_BODY_INVALID,

@@ -304,3 +304,25 @@ proptest! {
         }
     }
 }
+
+/// A body read from the `JsonDoc` tape gives the same findings as lexing it again, and a tape
+/// of other bytes is ignored.
+#[test]
+fn parsed_json_body_gives_the_same_findings() {
+    use portcullis_threat::json::{JsonDoc, JsonLimits};
+    let det = Detector::compile(&DetectorConfig::default()).unwrap();
+    let body = br#"{"q":"1' OR '1'='1","n\u0061me":["ok","<script>alert(1)</script>"],"x":{"../../etc/passwd":1}}"#;
+    let doc = JsonDoc::parse(body, &JsonLimits::default()).unwrap();
+    let view = doc.view(body).unwrap();
+    let plain = det.inspect_request("/", None, [], Some("application/json"), Some(body));
+    let shared =
+        det.inspect_request_with_doc("/", None, [], Some("application/json"), Some(body), view);
+    assert!(plain.len() >= 3, "{plain:?}");
+    assert_eq!(shared, plain);
+    // The same bytes elsewhere in memory are another body: the tape is not used for them,
+    // and the answer is still the same.
+    let copy = body.to_vec();
+    let other =
+        det.inspect_request_with_doc("/", None, [], Some("application/json"), Some(&copy), view);
+    assert_eq!(other, plain);
+}

@@ -44,27 +44,95 @@ pub fn views(raw: &str, max_len: usize) -> Views {
 /// Most values need no decoding at all: without `%`, `&`, `\\` or NUL, percent, entity and
 /// escape decoding change nothing, and NFKC changes nothing either for ASCII and for text its
 /// quick check reports as already normalised (accented letters, dashes, most prose). Those
-/// values only get lower-cased and collapsed, in one pass for ASCII, and produce exactly what
-/// the full chain would (`fast_path_matches_the_full_chain` checks that on random input);
-/// everything else goes through the full chain.
+/// skip [`decode`] (`decoding_plain_values_changes_nothing` checks that it would be the
+/// identity); every value then gets its views from the same [`derive_views`].
 pub fn views_into(raw: &str, max_len: usize, out: &mut Views) {
     let raw = truncate(raw, max_len);
-    if raw.bytes().any(|b| matches!(b, b'%' | b'&' | b'\\' | 0)) {
-        *out = full_chain(raw, max_len);
-        return;
-    }
-    if raw.is_ascii() {
-        lower_collapse_ascii(raw, &mut out.text);
-    } else if is_nfkc_quick(raw.chars()) == IsNormalized::Yes {
-        out.text.clear();
-        collapse_ws_into(&raw.to_lowercase(), &mut out.text);
+    let plain = !raw.bytes().any(|b| matches!(b, b'%' | b'&' | b'\\' | 0))
+        && (raw.is_ascii() || is_nfkc_quick(raw.chars()) == IsNormalized::Yes);
+    let url_encoded = if plain {
+        out.decoded.clear();
+        out.decoded.push_str(raw);
+        false
     } else {
-        *out = full_chain(raw, max_len);
-        return;
+        let (decoded, url_encoded) = decode(raw, max_len);
+        out.decoded = decoded;
+        url_encoded
+    };
+    derive_views(url_encoded, true, out);
+}
+
+/// Percent and entity decoding (repeated), escapes, NFKC and NUL removal: the decoded value,
+/// and whether percent decoding changed anything (URL-encoded data inside the value).
+fn decode(raw: &str, max_len: usize) -> (String, bool) {
+    let mut cur: String = raw.to_owned();
+    let mut url_encoded = false;
+    for _ in 0..MAX_DECODE_ROUNDS {
+        let unescaped = percent_decode(&cur);
+        url_encoded |= unescaped != cur;
+        let next = html_decode(&unescaped);
+        if next == cur {
+            break;
+        }
+        cur = next;
     }
-    out.decoded.clear();
-    out.decoded.push_str(raw);
-    derive_class_views(out);
+    let cur = escape_decode(&cur);
+    let cur = if cur.is_ascii() {
+        cur
+    } else {
+        let n: String = cur.nfkc().collect();
+        truncate(&n, max_len.saturating_mul(2)).to_owned()
+    };
+    (cur.chars().filter(|c| *c != '\0').collect(), url_encoded)
+}
+
+/// Fills `text`, `sql`, `path` and `shell` from `out.decoded`, reusing the buffers. With
+/// `shortcuts`, a class transformation is skipped when the text holds nothing it acts on (it
+/// would return the text unchanged: `collapse_ws` is idempotent on `text`, which it produced);
+/// `shortcuts_change_nothing` checks that against `shortcuts = false`.
+fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
+    let Views {
+        text,
+        sql,
+        path,
+        shell,
+        decoded,
+    } = out;
+    if decoded.is_ascii() {
+        lower_collapse_ascii(decoded, text);
+    } else {
+        text.clear();
+        collapse_ws_into(&decoded.to_lowercase(), text);
+    }
+    let text = text.as_str();
+    sql.clear();
+    if shortcuts && !text.contains("/*") {
+        sql.push_str(text);
+    } else {
+        sql.push_str(&collapse_ws(&strip_sql_comments(text)));
+    }
+    path.clear();
+    if shortcuts && !text.contains(['\\', '/', '$']) {
+        path.push_str(text);
+    } else {
+        path.push_str(&fold_path(&strip_empty_expansions(text)));
+    }
+    shell.clear();
+    if shortcuts && !text.contains(['\\', '\'', '"', '^', '$']) {
+        shell.push_str(text);
+    } else {
+        shell.push_str(&collapse_ws(&strip_shell_quoting(text)));
+    }
+    if url_encoded && text.contains('+') {
+        // Percent escapes left after the transport decoding mean URL-encoded data inside the
+        // value (double encoding), where `+` is a space: `'+WAITFOR+DELAY+'`, `;cat+/etc/x`.
+        // Only the SQL and shell views: `+` is syntax in HTML/UTF-7 payloads.
+        *sql = collapse_ws(&sql.replace('+', " "));
+        *shell = collapse_ws(&shell.replace('+', " "));
+    }
+    if !text.is_ascii() {
+        *sql = fold_typographic_quotes(sql);
+    }
 }
 
 /// `collapse_ws(&raw.to_lowercase())` for ASCII `raw`, in one pass. ASCII white space in
@@ -92,62 +160,6 @@ fn lower_collapse_ascii(raw: &str, out: &mut String) {
                 in_space = false;
             }
         }
-    }
-}
-
-/// Fills `sql`, `path` and `shell` from `text`. Each equals `text` unless `text` holds what its
-/// transformation acts on (`collapse_ws` is idempotent on `text`, which it produced), so the
-/// transformations only run when they can change something.
-fn derive_class_views(v: &mut Views) {
-    let text = v.text.as_str();
-    v.sql.clear();
-    if text.contains("/*") {
-        v.sql.push_str(&collapse_ws(&strip_sql_comments(text)));
-    } else {
-        v.sql.push_str(text);
-    }
-    v.path.clear();
-    if text.contains(['\\', '/', '$']) {
-        v.path.push_str(&fold_path(&strip_empty_expansions(text)));
-    } else {
-        v.path.push_str(text);
-    }
-    v.shell.clear();
-    if text.contains(['\\', '\'', '"', '^', '$']) {
-        v.shell.push_str(&collapse_ws(&strip_shell_quoting(text)));
-    } else {
-        v.shell.push_str(text);
-    }
-}
-
-/// The whole decoding chain, for values the fast path does not cover (`raw` is already cut).
-fn full_chain(raw: &str, max_len: usize) -> Views {
-    let mut cur: String = raw.to_owned();
-    for _ in 0..MAX_DECODE_ROUNDS {
-        let next = html_decode(&percent_decode(&cur));
-        if next == cur {
-            break;
-        }
-        cur = next;
-    }
-    let cur = escape_decode(&cur);
-    let cur = if cur.is_ascii() {
-        cur
-    } else {
-        let n: String = cur.nfkc().collect();
-        truncate(&n, max_len.saturating_mul(2)).to_owned()
-    };
-    let decoded: String = cur.chars().filter(|c| *c != '\0').collect();
-    let text = collapse_ws(&decoded.to_lowercase());
-    let sql = collapse_ws(&strip_sql_comments(&text));
-    let path = fold_path(&strip_empty_expansions(&text));
-    let shell = collapse_ws(&strip_shell_quoting(&text));
-    Views {
-        text,
-        sql,
-        path,
-        shell,
-        decoded,
     }
 }
 
@@ -448,6 +460,29 @@ pub fn strip_sql_comments(s: &str) -> String {
     out
 }
 
+/// Typographic quotes and accents to ASCII quotes (‘ ’ ´ ′ to `'`, “ ” „ ″ to `"`): database
+/// drivers and Windows "best fit" code-page conversions turn them into real quotes, so in the
+/// SQL view `1’ OR ’1’=’1` is `1' OR '1'='1`. Prose with curly apostrophes then reads like
+/// prose with straight ones, which the rules already expect.
+pub fn fold_typographic_quotes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            // NFKC has already turned `´` into a space and a combining acute accent.
+            ' ' if chars.peek() == Some(&'\u{301}') => {
+                chars.next();
+                '\''
+            }
+            '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}' | '\u{2032}' | '\u{b4}'
+            | '\u{301}' => '\'',
+            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{201f}' | '\u{2033}' => '"',
+            c => c,
+        });
+    }
+    out
+}
+
 /// Backslash to slash and runs of slashes to one, so Windows and doubled separators look alike.
 pub fn fold_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -575,6 +610,23 @@ mod tests {
     }
 
     #[test]
+    fn plus_is_a_space_in_url_encoded_values() {
+        let v = views("%22+WAITFOR+DELAY+%27", 100);
+        assert_eq!(v.sql, "\" waitfor delay '");
+        assert_eq!(v.text, "\"+waitfor+delay+'");
+        assert_eq!(views("c=a+b", 100).sql, "c=a+b");
+    }
+
+    #[test]
+    fn typographic_quotes_in_the_sql_view() {
+        let v = views("1’ OR ’1’=’1", 100);
+        assert_eq!(v.sql, "1' or '1'='1");
+        assert_eq!(v.text, "1’ or ’1’=’1");
+        // (NFKC turns `´` into a space and a combining accent; spaces then collapse.)
+        assert_eq!(views("1´ OR ´1´=´1", 100).sql, "1' or'1'='1");
+    }
+
+    #[test]
     fn bounded() {
         let long = "%25".repeat(10_000);
         let v = views(&long, 64);
@@ -584,17 +636,29 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The byte-level path for values that need no decoding must give exactly what the
-        /// full chain gives: it is only a shortcut, never a different view.
+        /// Values the fast path takes are exactly those decoding leaves as they are.
         #[test]
-        fn fast_path_matches_the_full_chain(
-            s in "[a-zA-Z0-9 \t\n\r\x0b\x0c/\\'\"^$@*_.;|<>()=#:!?`{}\\[\\]~+,\\-éÉ—ßΣİＡ¼\u{a0}\u{2028}\u{301}%&]{0,40}",
-            max in 1usize..64,
+        fn decoding_plain_values_changes_nothing(
+            s in "[a-zA-Z0-9 \t\n\r\x0b\x0c/'\"^$@*_.;|<>()=#:!?`{}\\[\\]~+,\\-éÉ—ßΣİＡ¼’´\u{a0}\u{2028}\u{301}]{0,40}",
         ) {
-            let mut reused = views("%3Cwarm%20buffers%3E", 64);
-            views_into(&s, max, &mut reused);
-            proptest::prop_assert_eq!(&reused, &full_chain(truncate(&s, max), max));
-            proptest::prop_assert_eq!(views(&s, max), full_chain(truncate(&s, max), max));
+            let plain = s.is_ascii() || is_nfkc_quick(s.chars()) == IsNormalized::Yes;
+            if plain {
+                proptest::prop_assert_eq!(decode(&s, 64), (s, false));
+            }
+        }
+
+        /// The shortcuts of `derive_views` never change a view.
+        #[test]
+        fn shortcuts_change_nothing(
+            s in "[a-zA-Z0-9 \t\n\r\x0b\x0c/\\\\'\"^$@*_.;|<>()=#:!?`{}\\[\\]~+,\\-éÉ—ßΣİＡ¼’´\u{a0}\u{2028}\u{301}%&]{0,40}",
+            url_encoded in proptest::prelude::any::<bool>(),
+        ) {
+            let mut fast = views("%3Cwarm%20buffers%3E", 64);
+            fast.decoded = s.clone();
+            derive_views(url_encoded, true, &mut fast);
+            let mut slow = Views { decoded: s, ..Views::default() };
+            derive_views(url_encoded, false, &mut slow);
+            proptest::prop_assert_eq!(fast, slow);
         }
     }
 }

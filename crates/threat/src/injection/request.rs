@@ -15,7 +15,7 @@ use quick_xml::events::Event;
 
 use super::decode::Views;
 use super::{Detector, Finding, Location};
-use crate::json::{self, JsonEvent, JsonLimits};
+use crate::json::{self, JsonEvent, JsonLimits, JsonView};
 
 /// At most this many findings are collected per request; one is enough to block.
 pub const MAX_FINDINGS: usize = 16;
@@ -236,12 +236,31 @@ impl Collector<'_> {
         json::scan(body, &JsonLimits::unlimited(), &mut visit).is_ok()
     }
 
+    /// [`Collector::json`] over a tape: the same events in the same order.
+    fn json_doc(&mut self, view: JsonView<'_>) {
+        view.visit(&mut |path: &json::JsonPath<'_>, ev: JsonEvent<'_>| {
+            match ev {
+                JsonEvent::String(s) => self.check(&s, || Location::JsonValue(path.render())),
+                JsonEvent::Key(k) => self.check(&k, || Location::JsonKey(path.render())),
+                _ => {}
+            }
+            if self.full() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+    }
+
     /// Walks XML text, CDATA and attribute values; entity references are passed through
-    /// undecoded (`&lt;`) because the decoding chain decodes them anyway.
+    /// undecoded (`&lt;`) because the decoding chain decodes them anyway. Returns whether the
+    /// body was a well-formed document (one named root, every element closed); if not, the
+    /// caller also inspects it as raw text (`<>`, `<a>` followed by text are not XML).
     fn xml(&mut self, body: &[u8]) -> bool {
         let mut reader = quick_xml::Reader::from_reader(body);
         let mut stack: Vec<String> = Vec::new();
         let mut text = String::new();
+        let mut roots = 0usize;
         loop {
             if self.full() {
                 return true;
@@ -262,6 +281,10 @@ impl Collector<'_> {
                     match ev {
                         Event::Start(ref e) | Event::Empty(ref e) => {
                             let name: String = e.name().as_ref().to_owned();
+                            if name.is_empty() {
+                                return false;
+                            }
+                            roots += usize::from(stack.is_empty());
                             for attr in e.attributes().flatten() {
                                 let key: String = attr.key.as_ref().to_owned();
                                 let val = &attr.value;
@@ -276,7 +299,7 @@ impl Collector<'_> {
                         Event::End(_) => {
                             stack.pop();
                         }
-                        _ => return true,
+                        _ => return roots == 1 && stack.is_empty(),
                     }
                 }
                 _ => {}
@@ -527,7 +550,33 @@ impl Detector {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Vec<Finding> {
-        self.walk_request(path, raw_query, headers, content_type, body, false)
+        self.walk_request(path, raw_query, headers, content_type, body, None, false)
+    }
+
+    /// [`Detector::inspect_request`] for a JSON body already parsed into a [`JsonDoc`] (as
+    /// `json-threat-protection` leaves it): the strings and keys are read from the tape instead
+    /// of lexing the body again. `json` must be a view of `body`; the findings are exactly
+    /// those of [`Detector::inspect_request`] (a view of other bytes is ignored).
+    ///
+    /// [`JsonDoc`]: crate::json::JsonDoc
+    pub fn inspect_request_with_doc<'h>(
+        &self,
+        path: &str,
+        raw_query: Option<&str>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        content_type: Option<&str>,
+        body: Option<&[u8]>,
+        json: JsonView<'_>,
+    ) -> Vec<Finding> {
+        self.walk_request(
+            path,
+            raw_query,
+            headers,
+            content_type,
+            body,
+            Some(json),
+            false,
+        )
     }
 
     /// Diagnostics for rule tuning: like [`Detector::inspect_request`], but lists every rule
@@ -542,9 +591,11 @@ impl Detector {
         content_type: Option<&str>,
         body: Option<&[u8]>,
     ) -> Vec<Finding> {
-        self.walk_request(path, raw_query, headers, content_type, body, true)
+        self.walk_request(path, raw_query, headers, content_type, body, None, true)
     }
 
+    // The public entry points' arguments plus two switches; a struct would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn walk_request<'h>(
         &self,
         path: &str,
@@ -552,6 +603,7 @@ impl Detector {
         headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
         content_type: Option<&str>,
         body: Option<&[u8]>,
+        json: Option<JsonView<'_>>,
         explain: bool,
     ) -> Vec<Finding> {
         let mut c = Collector {
@@ -592,9 +644,19 @@ impl Detector {
             let ok = match body_kind(content_type, body) {
                 BodyKind::Form => {
                     c.pairs(body, Location::FormField, Location::FormFieldName);
-                    true
+                    // Without a content type the back end may as well read the body as plain
+                    // text, where `'admin', '1'='1'` is not split at its `=`: check both.
+                    content_type.is_some()
                 }
-                BodyKind::Json => c.json(body),
+                // The caller's tape only stands in for the exact bytes inspected (not for a
+                // body cut at `max_body_len`, which no longer parses).
+                BodyKind::Json => match json.filter(|v| v.is_of(body)) {
+                    Some(view) => {
+                        c.json_doc(view);
+                        true
+                    }
+                    None => c.json(body),
+                },
                 BodyKind::Xml => c.xml(body),
                 BodyKind::Multipart => content_type
                     .and_then(boundary_of)

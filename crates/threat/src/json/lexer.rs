@@ -45,15 +45,36 @@ impl RawStr {
 }
 
 /// Lexes the string whose opening quote is at `pos`; returns it and the offset after the
-/// closing quote.
-pub(super) fn lex_string(body: &[u8], pos: usize) -> Result<(RawStr, usize), Invalid> {
+/// closing quote. `utf8_known` says the whole body is valid UTF-8 already, so the string's
+/// bytes need no second validation.
+pub(super) fn lex_string(
+    body: &[u8],
+    pos: usize,
+    utf8_known: bool,
+) -> Result<(RawStr, usize), Invalid> {
     let start = pos + 1;
     let mut i = start;
     let mut chars = 0u64;
     let mut escaped = false;
     loop {
-        let Some(&b) = body.get(i) else {
-            return invalid(pos, "unterminated string");
+        let (skipped, skipped_chars) = skip_plain(&body[i.min(body.len())..]);
+        i += skipped;
+        chars += skipped_chars;
+        // Byte by byte up to the next byte that needs attention (the word that stopped the
+        // skip holds one).
+        let b = loop {
+            let Some(&b) = body.get(i) else {
+                return invalid(pos, "unterminated string");
+            };
+            if matches!(b, b'"' | b'\\' | 0x00..=0x1f) {
+                break b;
+            }
+            // Count only the first byte of each UTF-8 sequence; the whole slice is
+            // validated below, so this is the scalar-value count of a valid string.
+            if b & 0xc0 != 0x80 {
+                chars += 1;
+            }
+            i += 1;
         };
         match b {
             b'"' => break,
@@ -62,18 +83,10 @@ pub(super) fn lex_string(body: &[u8], pos: usize) -> Result<(RawStr, usize), Inv
                 i = lex_escape(body, i)?;
                 chars += 1;
             }
-            0x00..=0x1f => return invalid(i, "unescaped control character in string"),
-            _ => {
-                // Count only the first byte of each UTF-8 sequence; the whole slice is
-                // validated below, so this is the scalar-value count of a valid string.
-                if b & 0xc0 != 0x80 {
-                    chars += 1;
-                }
-                i += 1;
-            }
+            _ => return invalid(i, "unescaped control character in string"),
         }
     }
-    if let Err(e) = std::str::from_utf8(&body[start..i]) {
+    if !utf8_known && let Err(e) = std::str::from_utf8(&body[start..i]) {
         return invalid(start + e.valid_up_to(), "invalid UTF-8 in string");
     }
     Ok((
@@ -85,6 +98,40 @@ pub(super) fn lex_string(body: &[u8], pos: usize) -> Result<(RawStr, usize), Inv
         },
         i + 1,
     ))
+}
+
+/// The lowest bit of each byte (`0x0101…`).
+const LO: u64 = u64::from_ne_bytes([0x01; 8]);
+/// The high bit of each byte (`0x8080…`).
+const HI: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Skips, eight bytes at a time, the run of string bytes that need no attention (no `"`, no
+/// `\\`, no control character) at the start of `rest`; returns how many bytes were skipped and
+/// how many characters (UTF-8 lead bytes) they hold. Stops before the first word that holds
+/// a byte needing attention; the caller handles that word byte by byte.
+fn skip_plain(rest: &[u8]) -> (usize, u64) {
+    let mut i = 0;
+    let mut chars = 0u64;
+    while let Some(chunk) = rest.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        // Classic SWAR tests (exact for "some byte is"): zero after XOR with the byte, and
+        // less than 0x20.
+        let quote = w ^ (LO * u64::from(b'"'));
+        let backslash = w ^ (LO * u64::from(b'\\'));
+        let special = (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (w.wrapping_sub(LO * 0x20) & !w);
+        if special & HI != 0 {
+            break;
+        }
+        // Continuation bytes are 0b10xxxxxx: high bit set, next bit clear.
+        let continuation = w & !(w << 1) & HI;
+        chars += 8 - u64::from(continuation.count_ones());
+        i += 8;
+    }
+    (i, chars)
 }
 
 /// Validates the escape starting with the backslash at `pos`; returns the offset after it.
@@ -224,7 +271,7 @@ mod tests {
 
     fn lex(s: &str) -> Result<(String, u64), Invalid> {
         let body = s.as_bytes();
-        let (raw, end) = lex_string(body, 0)?;
+        let (raw, end) = lex_string(body, 0, false)?;
         assert_eq!(end, body.len());
         Ok((raw.decode(body).into_owned(), raw.chars))
     }
@@ -252,7 +299,7 @@ mod tests {
         assert!(lex("\"a\tb\"").is_err());
         assert!(lex("\"abc").is_err());
         let bad_utf8 = [b'"', b'a', 0xff, b'"'];
-        let err = lex_string(&bad_utf8, 0).unwrap_err();
+        let err = lex_string(&bad_utf8, 0, false).unwrap_err();
         assert_eq!((err.offset, err.reason), (2, "invalid UTF-8 in string"));
     }
 
@@ -266,5 +313,65 @@ mod tests {
         }
         // A leading zero ends the number; the scanner then rejects the stray digit.
         assert_eq!(lex_number(b"012", 0), Ok(1));
+    }
+
+    /// The lexer as it was before the eight-bytes-at-a-time skip: the reference the fast
+    /// lexer must agree with.
+    fn reference(body: &[u8]) -> Result<(RawStr, usize), Invalid> {
+        let (start, mut i, mut chars, mut escaped) = (1, 1, 0u64, false);
+        loop {
+            let Some(&b) = body.get(i) else {
+                return invalid(0, "unterminated string");
+            };
+            match b {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    i = lex_escape(body, i)?;
+                    chars += 1;
+                }
+                0x00..=0x1f => return invalid(i, "unescaped control character in string"),
+                _ => {
+                    if b & 0xc0 != 0x80 {
+                        chars += 1;
+                    }
+                    i += 1;
+                }
+            }
+        }
+        if let Err(e) = std::str::from_utf8(&body[start..i]) {
+            return invalid(start + e.valid_up_to(), "invalid UTF-8 in string");
+        }
+        Ok((
+            RawStr {
+                start,
+                end: i,
+                escaped,
+                chars,
+            },
+            i + 1,
+        ))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_lexer_agrees_with_the_reference(
+            text in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"aZ09 \"\\/nu\x01\x1f\x7f".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..48,
+            ),
+        ) {
+            let mut body = vec![b'"'];
+            body.extend_from_slice(&text);
+            body.push(b'"');
+            let want = reference(&body);
+            proptest::prop_assert_eq!(lex_string(&body, 0, false), want);
+            if std::str::from_utf8(&body).is_ok() {
+                proptest::prop_assert_eq!(lex_string(&body, 0, true), want);
+            }
+        }
     }
 }

@@ -20,6 +20,7 @@
 //! - Lengths of names and strings are counted in Unicode scalar values after unescaping;
 //!   number lengths in characters of the number as written (sign, digits, `.`, exponent).
 
+mod doc;
 mod lexer;
 mod path;
 mod scanner;
@@ -29,6 +30,7 @@ mod tests;
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
+pub use doc::{DocKind, DocNode, Elements, JsonDoc, JsonView, Members};
 pub use path::{JsonPath, PathSegment};
 
 use crate::Violation;
@@ -133,19 +135,26 @@ where
     if let Some(max) = limits.max_body_bytes
         && body.len() as u64 > max
     {
-        return Err(Violation {
-            code: "json.body_too_large",
-            path: "$".to_owned(),
-            limit: Some(max),
-            detail: format!("body is {} bytes, more than the limit of {max}", body.len()),
-        });
+        return Err(body_too_large(body.len(), max));
     }
-    scanner::Scanner::new(body, limits).run(visit)
+    scanner::Scanner::new(body, limits).run(&mut scanner::Visit(visit))
+}
+
+fn body_too_large(len: usize, max: u64) -> Violation {
+    Violation {
+        code: "json.body_too_large",
+        path: "$".to_owned(),
+        limit: Some(max),
+        detail: format!("body is {len} bytes, more than the limit of {max}"),
+    }
 }
 
 /// [`scan`] without a visitor: validates syntax and limits only.
 pub fn check(body: &[u8], limits: &JsonLimits) -> Result<JsonStats, Violation> {
-    scan(body, limits, &mut |_: &JsonPath<'_>, _: JsonEvent<'_>| {
-        ControlFlow::Continue(())
-    })
+    if let Some(max) = limits.max_body_bytes
+        && body.len() as u64 > max
+    {
+        return Err(body_too_large(body.len(), max));
+    }
+    scanner::Scanner::new(body, limits).run(&mut scanner::Ignore)
 }

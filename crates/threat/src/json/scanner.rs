@@ -46,11 +46,80 @@ impl From<Invalid> for Stop {
     }
 }
 
+/// What the scanner reports as it goes: the public visitor of [`super::scan`] (keys, strings
+/// and numbers) or the builder of a [`super::JsonDoc`] (every value and container).
+pub(super) trait Sink {
+    /// A container opens (its first byte is at `pos`).
+    fn open(&mut self, _kind: Kind, _pos: usize) {}
+    /// The innermost open container closes with `count` members or elements.
+    fn close(&mut self, _count: u64) {}
+    /// An object key, within limits; the path ends with it.
+    fn key(&mut self, path: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()>;
+    /// A string value, within limits.
+    fn string(&mut self, path: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()>;
+    /// A number, within limits, as written at `start..end`.
+    fn number(
+        &mut self,
+        path: &JsonPath<'_>,
+        start: usize,
+        end: usize,
+        body: &[u8],
+    ) -> ControlFlow<()>;
+    /// `true`, `false` or `null` (its first byte).
+    fn literal(&mut self, _first: u8) {}
+}
+
+/// The visitor of [`super::scan`] as a [`Sink`]: strings are decoded for it.
+pub(super) struct Visit<'v, V: ?Sized>(pub(super) &'v mut V);
+
+impl<V> Sink for Visit<'_, V>
+where
+    V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+{
+    fn key(&mut self, path: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
+        (self.0)(path, JsonEvent::Key(raw.decode(body)))
+    }
+
+    fn string(&mut self, path: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
+        (self.0)(path, JsonEvent::String(raw.decode(body)))
+    }
+
+    fn number(
+        &mut self,
+        path: &JsonPath<'_>,
+        start: usize,
+        end: usize,
+        body: &[u8],
+    ) -> ControlFlow<()> {
+        let text = std::str::from_utf8(&body[start..end]).unwrap_or_default();
+        (self.0)(path, JsonEvent::Number(text))
+    }
+}
+
+/// A sink that only lets the scan check limits and syntax: nothing is decoded.
+pub(super) struct Ignore;
+
+impl Sink for Ignore {
+    fn key(&mut self, _: &JsonPath<'_>, _: RawStr, _: &[u8]) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    fn string(&mut self, _: &JsonPath<'_>, _: RawStr, _: &[u8]) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    fn number(&mut self, _: &JsonPath<'_>, _: usize, _: usize, _: &[u8]) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
 pub(super) struct Scanner<'a, 'l> {
     body: &'a [u8],
     limits: &'l JsonLimits,
     frames: Vec<Frame>,
     stats: JsonStats,
+    /// The whole body is valid UTF-8 (checked once up front, much faster than per string).
+    utf8_known: bool,
 }
 
 impl<'a, 'l> Scanner<'a, 'l> {
@@ -60,13 +129,11 @@ impl<'a, 'l> Scanner<'a, 'l> {
             limits,
             frames: Vec::new(),
             stats: JsonStats::default(),
+            utf8_known: std::str::from_utf8(body).is_ok(),
         }
     }
 
-    pub(super) fn run<V>(mut self, visit: &mut V) -> Result<JsonStats, Violation>
-    where
-        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
-    {
+    pub(super) fn run<S: Sink>(mut self, visit: &mut S) -> Result<JsonStats, Violation> {
         match self.states(visit) {
             Ok(()) => Ok(self.stats),
             Err(Stop::Visitor) => {
@@ -83,10 +150,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
         }
     }
 
-    fn states<V>(&mut self, visit: &mut V) -> Result<(), Stop>
-    where
-        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
-    {
+    fn states<S: Sink>(&mut self, visit: &mut S) -> Result<(), Stop> {
         let body = self.body;
         let mut state = State::Value;
         let mut pos = 0;
@@ -98,7 +162,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
             match state {
                 State::Done => return Err(bad(pos, "unexpected data after the JSON value")),
                 State::ValueOrClose if b == b']' => {
-                    self.frames.pop();
+                    self.close(visit);
                     pos += 1;
                     state = self.after_value();
                 }
@@ -107,7 +171,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
                     (pos, state) = self.value(pos, b, visit)?;
                 }
                 State::KeyOrClose if b == b'}' => {
-                    self.frames.pop();
+                    self.close(visit);
                     pos += 1;
                     state = self.after_value();
                 }
@@ -129,7 +193,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
                         (b',', Some(Kind::Object)) => State::Key,
                         (b',', Some(Kind::Array)) => State::Value,
                         (b'}', Some(Kind::Object)) | (b']', Some(Kind::Array)) => {
-                            self.frames.pop();
+                            self.close(visit);
                             self.after_value()
                         }
                         _ => return Err(bad(pos, "expected ',' or the end of the container")),
@@ -155,10 +219,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
 
     /// Reads the value starting with byte `b` at `pos`; returns the offset after it (for a
     /// container: after its opening bracket) and the next state.
-    fn value<V>(&mut self, pos: usize, b: u8, visit: &mut V) -> Result<(usize, State), Stop>
-    where
-        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
-    {
+    fn value<S: Sink>(&mut self, pos: usize, b: u8, visit: &mut S) -> Result<(usize, State), Stop> {
         let body = self.body;
         let end = match b {
             b'{' | b'[' => {
@@ -168,10 +229,11 @@ impl<'a, 'l> Scanner<'a, 'l> {
                     (Kind::Array, State::ValueOrClose)
                 };
                 self.push(kind)?;
+                visit.open(kind, pos);
                 return Ok((pos + 1, next));
             }
             b'"' => {
-                let (raw, end) = lex_string(body, pos)?;
+                let (raw, end) = lex_string(body, pos, self.utf8_known)?;
                 self.stats.strings += 1;
                 if let Some(max) = self.limits.max_string_length
                     && raw.chars > max
@@ -186,7 +248,10 @@ impl<'a, 'l> Scanner<'a, 'l> {
                         ),
                     ));
                 }
-                self.emit(visit, JsonEvent::String(raw.decode(body)))?;
+                let path = self.path(self.frames.len());
+                if visit.string(&path, raw, body).is_break() {
+                    return Err(Stop::Visitor);
+                }
                 end
             }
             b'-' | b'0'..=b'9' => {
@@ -203,8 +268,10 @@ impl<'a, 'l> Scanner<'a, 'l> {
                         format!("number has {len} characters, more than the limit of {max}"),
                     ));
                 }
-                let text = std::str::from_utf8(&body[pos..end]).unwrap_or_default();
-                self.emit(visit, JsonEvent::Number(text))?;
+                let path = self.path(self.frames.len());
+                if visit.number(&path, pos, end, body).is_break() {
+                    return Err(Stop::Visitor);
+                }
                 end
             }
             _ => {
@@ -217,6 +284,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 if !body[pos..].starts_with(literal) {
                     return Err(bad(pos, "invalid literal"));
                 }
+                visit.literal(b);
                 pos + literal.len()
             }
         };
@@ -224,11 +292,8 @@ impl<'a, 'l> Scanner<'a, 'l> {
     }
 
     /// Reads the key whose opening quote is at `pos`; returns the offset after it.
-    fn key<V>(&mut self, pos: usize, visit: &mut V) -> Result<usize, Stop>
-    where
-        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
-    {
-        let (raw, end): (RawStr, usize) = lex_string(self.body, pos)?;
+    fn key<S: Sink>(&mut self, pos: usize, visit: &mut S) -> Result<usize, Stop> {
+        let (raw, end): (RawStr, usize) = lex_string(self.body, pos, self.utf8_known)?;
         self.stats.keys += 1;
         let depth = self.frames.len();
         let count = match self.frames.last_mut() {
@@ -264,7 +329,10 @@ impl<'a, 'l> Scanner<'a, 'l> {
         if let Some(frame) = self.frames.last_mut() {
             frame.key = Some(raw);
         }
-        self.emit(visit, JsonEvent::Key(raw.decode(self.body)))?;
+        let path = self.path(self.frames.len());
+        if visit.key(&path, raw, self.body).is_break() {
+            return Err(Stop::Visitor);
+        }
         Ok(end)
     }
 
@@ -307,13 +375,9 @@ impl<'a, 'l> Scanner<'a, 'l> {
         }
     }
 
-    fn emit<V>(&self, visit: &mut V, event: JsonEvent<'_>) -> Result<(), Stop>
-    where
-        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
-    {
-        match visit(&self.path(self.frames.len()), event) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(()) => Err(Stop::Visitor),
+    fn close<S: Sink>(&mut self, visit: &mut S) {
+        if let Some(frame) = self.frames.pop() {
+            visit.close(frame.count);
         }
     }
 

@@ -9,17 +9,19 @@ use http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 
 use super::error::{Violation, codes};
+use super::instance::Instance;
 use super::media::{BodyKind, Media, essence, kind, select};
 use super::operation::{Operation, RequestBody};
 use super::params::{Shape, Types, coerce, prop_types};
 use super::request::{Collector, RequestView};
+use crate::json::{JsonDoc, JsonLimits, JsonView};
 
 /// Checks presence, content type and schema of the body.
-/// `parsed` is the body already parsed as JSON by the caller, used instead of parsing again.
+/// `parsed` is the body already parsed by the caller, used instead of parsing again.
 pub(crate) fn check_body(
     op: &Operation,
     req: &RequestView<'_>,
-    parsed: Option<&Value>,
+    parsed: Parsed<'_>,
     reject_undeclared: bool,
     c: &mut Collector,
 ) {
@@ -60,7 +62,29 @@ pub(crate) fn check_body(
 #[derive(Clone, Copy)]
 pub(crate) struct Body<'b> {
     pub(crate) bytes: &'b [u8],
-    pub(crate) parsed: Option<&'b Value>,
+    pub(crate) parsed: Parsed<'b>,
+}
+
+/// The caller's parse of the body, if it has one.
+#[derive(Clone, Copy)]
+pub(crate) enum Parsed<'b> {
+    None,
+    Value(&'b Value),
+    Doc(JsonView<'b>),
+}
+
+/// `serde_json` stops at this nesting (its recursion limit); deeper documents go through it
+/// so they fail the same way.
+const SERDE_MAX_DEPTH: u32 = 127;
+
+/// Whether validating the tape gives exactly what validating `serde_json`'s `Value` would:
+/// no repeated key (`serde_json` keeps the last), no number `serde_json` might refuse, no
+/// nesting past its limit.
+fn tape_stands_in(view: JsonView<'_>) -> bool {
+    let doc = view.doc();
+    doc.stats().max_depth <= SERDE_MAX_DEPTH
+        && !doc.has_wide_numbers()
+        && !view.has_duplicate_keys()
 }
 
 /// Shared by requests and responses: pick the declared media type and validate the body.
@@ -98,10 +122,27 @@ pub(crate) fn check_media(
     let Some(validator) = &media.validator else {
         return;
     };
+    let body_kind = kind(&ty, &sub);
+    // Without the caller's parse, a JSON body is parsed into a tape here (cheaper than a
+    // `Value`); the tape is what gets validated when it can stand in for the `Value`.
+    let own_doc = match (body_kind, body.parsed) {
+        (BodyKind::Json, Parsed::None) => JsonDoc::parse(body.bytes, &JsonLimits::unlimited()).ok(),
+        _ => None,
+    };
+    let parsed = match (body.parsed, &own_doc) {
+        (Parsed::None, Some(doc)) => doc.view(body.bytes).map_or(Parsed::None, Parsed::Doc),
+        (parsed, _) => parsed,
+    };
     let owned;
-    let value = match (kind(&ty, &sub), body.parsed) {
-        (BodyKind::Json, Some(parsed)) => parsed,
-        (BodyKind::Json, None) => match serde_json::from_slice::<Value>(body.bytes) {
+    let value = match (body_kind, parsed) {
+        (BodyKind::Json, Parsed::Value(parsed)) => parsed,
+        (BodyKind::Json, Parsed::Doc(view)) if tape_stands_in(view) => {
+            c.check(validator, Instance::Doc(view.root()), "body", body_code);
+            return;
+        }
+        // Anything the tape cannot stand in for, and malformed bodies (for `serde_json`'s
+        // error message), take the `Value` path.
+        (BodyKind::Json, _) => match serde_json::from_slice::<Value>(body.bytes) {
             Ok(v) => {
                 owned = v;
                 &owned
@@ -118,7 +159,7 @@ pub(crate) fn check_media(
         }
         (BodyKind::Other, _) => return,
     };
-    c.check(validator, value, "body", body_code);
+    c.check(validator, Instance::Value(value), "body", body_code);
 }
 
 /// `a=1&b=x&b=y` as an object, coerced with the schema's property types; a key repeated (or

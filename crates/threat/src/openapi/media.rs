@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use jsonschema::Validator;
 
+use super::instance::BodyJson;
+
 use super::params::Shape;
 
 /// One declared media type of a body, compiled.
@@ -19,7 +21,7 @@ pub(crate) struct Media {
     pub(crate) ty: String,
     /// Declared subtype, lower case, `*` for a wildcard.
     pub(crate) sub: String,
-    pub(crate) validator: Option<Arc<Validator>>,
+    pub(crate) validator: Option<Arc<Validator<BodyJson>>>,
     /// Property types for `application/x-www-form-urlencoded` bodies.
     pub(crate) form_shape: Option<Shape>,
 }
@@ -27,7 +29,7 @@ pub(crate) struct Media {
 impl Media {
     pub(crate) fn new(
         range: &str,
-        validator: Option<Arc<Validator>>,
+        validator: Option<Arc<Validator<BodyJson>>>,
         form_shape: Option<Shape>,
     ) -> Self {
         let (ty, sub) = essence(range).unwrap_or_else(|| ("*".to_owned(), "*".to_owned()));

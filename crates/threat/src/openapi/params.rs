@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use jsonschema::Validator;
+
+use super::instance::BodyJson;
 use serde_json::{Map, Number, Value};
 
 use super::document::local_pointer;
@@ -55,7 +57,7 @@ pub(crate) struct Param {
     pub(crate) explode: bool,
     pub(crate) encoding: Encoding,
     pub(crate) shape: Shape,
-    pub(crate) validator: Option<Arc<Validator>>,
+    pub(crate) validator: Option<Arc<Validator<BodyJson>>>,
     /// `query.limit`, `path.id`, ...: the violation location.
     pub(crate) label: String,
 }

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 
 use http::HeaderMap;
 use jsonschema::Validator;
+
+use super::instance::{BodyJson, Instance};
 use serde_json::Value;
 
 use super::error::{Violation, codes};
@@ -63,8 +65,8 @@ impl Collector {
     /// pointer inside the value (`body /items/0/qty`).
     pub(crate) fn check(
         &mut self,
-        validator: &Validator,
-        value: &Value,
+        validator: &Validator<BodyJson>,
+        value: Instance<'_>,
         label: &str,
         code: &'static str,
     ) {
@@ -158,7 +160,12 @@ pub(crate) fn check_params(
             (_, value) => value,
         };
         if let Some(validator) = &param.validator {
-            c.check(validator, &value, &param.label, codes::PARAMETER_INVALID);
+            c.check(
+                validator,
+                Instance::Value(&value),
+                &param.label,
+                codes::PARAMETER_INVALID,
+            );
         }
     }
     if reject_unknown_query {

@@ -15,6 +15,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use jsonschema::{Draft, PatternOptions, Registry, Validator};
+
+use super::instance::BodyJson;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
@@ -106,10 +108,10 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     /// Compiles the schema at `pointer`.
-    pub(crate) fn compile(&mut self, pointer: &str) -> Result<Arc<Validator>, LoadError> {
+    pub(crate) fn compile(&mut self, pointer: &str) -> Result<Arc<Validator<BodyJson>>, LoadError> {
         self.check(pointer)?;
         let reference = format!("{DOC_URI}#{}", utf8_percent_encode(pointer, FRAGMENT));
-        let options = jsonschema::options()
+        let options = jsonschema::options_for::<BodyJson>()
             .with_draft(Draft::Draft202012)
             .with_registry(&self.registry)
             .should_validate_formats(self.validate_formats);

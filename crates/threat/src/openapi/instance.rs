@@ -1,0 +1,273 @@
+//! What the compiled schemas validate: a JSON body read in place from its [`JsonDoc`] tape,
+//! or an ordinary `serde_json::Value` (parameters, form bodies, and bodies the tape cannot
+//! stand in for).
+//!
+//! `jsonschema` is generic over the JSON representation ([`Json`]), so the schemas are
+//! compiled once for [`Instance`], which is either. A body already parsed by
+//! `json-threat-protection` is then validated without building a `serde_json::Value` (which
+//! costs an allocation per string, key, array and object, and was most of the validation
+//! time). The tape answers every question exactly as the `Value` would: numbers are parsed by
+//! `serde_json` itself, strings are unescaped, and documents where the two could differ (a
+//! repeated key, a number `serde_json` refuses, nesting past its limit) are not validated
+//! through the tape at all (see `body::check_media`).
+
+use std::borrow::Cow;
+
+use jsonschema::json::{Array, Json, Node, NodeIdentity, Object, cmp};
+use jsonschema::types::JsonType;
+use serde_json::{Map, Number, Value};
+
+use crate::json::{DocKind, DocNode, Elements, Members};
+
+/// The representation the engine's schemas are compiled for.
+pub(crate) struct BodyJson;
+
+/// One instance node.
+#[derive(Clone, Copy)]
+pub(crate) enum Instance<'a> {
+    Doc(DocNode<'a>),
+    Value(&'a Value),
+    /// A bare string (property names, for `propertyNames`).
+    Str(&'a str),
+}
+
+impl Json for BodyJson {
+    type Node<'a> = Instance<'a>;
+    type PreparedKey = String;
+    type StringBuffer = ();
+
+    // Objects are scanned linearly (tape) or probed in a `BTreeMap` (`Value`).
+    const KEYS_PER_LOOKUP: usize = 2;
+    const ACYCLIC: bool = true;
+
+    fn prepare_key(key: &str) -> String {
+        key.to_owned()
+    }
+
+    fn with_string_node<T>((): &mut (), string: &str, f: impl FnOnce(Instance<'_>) -> T) -> T {
+        f(Instance::Str(string))
+    }
+}
+
+/// Parses a number as written, with `serde_json`'s own rules (so `-0`, `1.0`, `1e2` and huge
+/// integers come out exactly as in a parsed `Value`). Plain non-negative integers of up to 18
+/// digits, the common case, are converted directly: there the result is the same `u64`.
+fn parse_number(text: &str) -> Option<Number> {
+    if !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse::<u64>().ok().map(Number::from);
+    }
+    serde_json::from_str(text).ok()
+}
+
+impl<'a> Node<'a, BodyJson> for Instance<'a> {
+    type Object = InstanceObject<'a>;
+    type Array = InstanceArray<'a>;
+    type Number = Number;
+
+    fn as_object(&self) -> Option<InstanceObject<'a>> {
+        match *self {
+            Instance::Doc(n) if n.kind() == DocKind::Object => Some(InstanceObject::Doc(n)),
+            Instance::Value(Value::Object(m)) => Some(InstanceObject::Value(m)),
+            _ => None,
+        }
+    }
+
+    fn as_array(&self) -> Option<InstanceArray<'a>> {
+        match *self {
+            Instance::Doc(n) if n.kind() == DocKind::Array => Some(InstanceArray::Doc(n)),
+            Instance::Value(Value::Array(items)) => Some(InstanceArray::Value(items)),
+            _ => None,
+        }
+    }
+
+    fn as_string(&self) -> Option<Cow<'a, str>> {
+        match *self {
+            Instance::Doc(n) => n.as_str().map(Cow::Borrowed),
+            Instance::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
+            Instance::Str(s) => Some(Cow::Borrowed(s)),
+            Instance::Value(_) => None,
+        }
+    }
+
+    fn as_number(&self) -> Option<Number> {
+        match *self {
+            Instance::Doc(n) => n.number_text().and_then(parse_number),
+            Instance::Value(Value::Number(n)) => Some(n.clone()),
+            _ => None,
+        }
+    }
+
+    fn is_number(&self) -> bool {
+        self.json_type() == JsonType::Number
+    }
+
+    fn as_boolean(&self) -> Option<bool> {
+        match *self {
+            Instance::Doc(n) => n.as_bool(),
+            Instance::Value(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        self.json_type() == JsonType::Null
+    }
+
+    fn json_type(&self) -> JsonType {
+        match *self {
+            Instance::Doc(n) => match n.kind() {
+                DocKind::Null => JsonType::Null,
+                DocKind::Bool => JsonType::Boolean,
+                DocKind::Number => JsonType::Number,
+                DocKind::String => JsonType::String,
+                DocKind::Array => JsonType::Array,
+                DocKind::Object => JsonType::Object,
+            },
+            Instance::Value(v) => match v {
+                Value::Null => JsonType::Null,
+                Value::Bool(_) => JsonType::Boolean,
+                Value::Number(_) => JsonType::Number,
+                Value::String(_) => JsonType::String,
+                Value::Array(_) => JsonType::Array,
+                Value::Object(_) => JsonType::Object,
+            },
+            Instance::Str(_) => JsonType::String,
+        }
+    }
+
+    fn equals_value(&self, expected: &Value) -> bool {
+        match (self, expected) {
+            (Instance::Value(v), _) => cmp::equal(v, expected),
+            (_, Value::String(e)) => self.as_string().is_some_and(|s| s == e.as_str()),
+            (_, Value::Number(e)) => self.as_number().is_some_and(|n| cmp::equal_numbers(&n, e)),
+            (_, Value::Bool(e)) => self.as_boolean() == Some(*e),
+            (_, Value::Null) => self.is_null(),
+            _ => cmp::equal(&self.to_value(), expected),
+        }
+    }
+
+    fn to_value(&self) -> Cow<'a, Value> {
+        match *self {
+            Instance::Doc(n) => Cow::Owned(n.to_value()),
+            Instance::Value(v) => Cow::Borrowed(v),
+            Instance::Str(s) => Cow::Owned(Value::String(s.to_owned())),
+        }
+    }
+
+    fn identity(&self) -> Option<NodeIdentity> {
+        match *self {
+            // Nodes of one tape differ by index; one request validates one tape at a time.
+            Instance::Doc(n) => Some(NodeIdentity::tagged(1, n.index() as u32)),
+            Instance::Value(v) => Some(NodeIdentity::new(std::ptr::from_ref(v) as usize)),
+            Instance::Str(_) => None,
+        }
+    }
+}
+
+pub(crate) enum InstanceObject<'a> {
+    Doc(DocNode<'a>),
+    Value(&'a Map<String, Value>),
+}
+
+pub(crate) enum InstanceMembers<'a> {
+    Doc(Members<'a>),
+    Value(serde_json::map::Iter<'a>),
+}
+
+impl<'a> Iterator for InstanceMembers<'a> {
+    type Item = (&'a str, Instance<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            InstanceMembers::Doc(m) => m.next().map(|(k, v)| (k, Instance::Doc(v))),
+            InstanceMembers::Value(m) => m.next().map(|(k, v)| (k.as_str(), Instance::Value(v))),
+        }
+    }
+}
+
+impl<'a> Object<'a, BodyJson> for InstanceObject<'a> {
+    type Node = Instance<'a>;
+    type MemberName = &'a str;
+    type MembersIter = InstanceMembers<'a>;
+
+    fn len(&self) -> usize {
+        match self {
+            InstanceObject::Doc(n) => n.len(),
+            InstanceObject::Value(m) => m.len(),
+        }
+    }
+
+    fn get(&self, key: &String) -> Option<Instance<'a>> {
+        match self {
+            InstanceObject::Doc(n) => n.get(key).map(Instance::Doc),
+            InstanceObject::Value(m) => Map::get(m, key.as_str()).map(Instance::Value),
+        }
+    }
+
+    fn members(&self) -> InstanceMembers<'a> {
+        match self {
+            InstanceObject::Doc(n) => InstanceMembers::Doc(n.members()),
+            InstanceObject::Value(m) => InstanceMembers::Value(m.iter()),
+        }
+    }
+}
+
+pub(crate) enum InstanceArray<'a> {
+    Doc(DocNode<'a>),
+    Value(&'a [Value]),
+}
+
+pub(crate) enum InstanceElements<'a> {
+    Doc(Elements<'a>),
+    Value(std::slice::Iter<'a, Value>),
+}
+
+impl<'a> Iterator for InstanceElements<'a> {
+    type Item = Instance<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            InstanceElements::Doc(e) => e.next().map(Instance::Doc),
+            InstanceElements::Value(e) => e.next().map(Instance::Value),
+        }
+    }
+}
+
+impl<'a> Array<'a, BodyJson> for InstanceArray<'a> {
+    type Node = Instance<'a>;
+    type ElementsIter = InstanceElements<'a>;
+
+    fn len(&self) -> usize {
+        match self {
+            InstanceArray::Doc(n) => n.len(),
+            InstanceArray::Value(items) => items.len(),
+        }
+    }
+
+    fn elements(&self) -> InstanceElements<'a> {
+        match self {
+            InstanceArray::Doc(n) => InstanceElements::Doc(n.elements()),
+            InstanceArray::Value(items) => InstanceElements::Value(items.iter()),
+        }
+    }
+
+    fn is_unique(&self) -> bool {
+        match self {
+            InstanceArray::Value(items) => jsonschema::json::unique::is_unique(items),
+            InstanceArray::Doc(n) => {
+                // Arrays of strings (tags, ids) compare as text; anything else as values.
+                let strings: Option<Vec<&str>> = n.elements().map(|e| e.as_str()).collect();
+                match strings {
+                    Some(mut s) => {
+                        s.sort_unstable();
+                        s.windows(2).all(|w| w[0] != w[1])
+                    }
+                    None => {
+                        let values: Vec<Value> = n.elements().map(|e| e.to_value()).collect();
+                        jsonschema::json::unique::is_unique(&values)
+                    }
+                }
+            }
+        }
+    }
+}
