@@ -23,7 +23,7 @@ use portcullis_threat::injection::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::json_threat_protection::request_phase_only;
+use crate::json_threat_protection::{ParsedJsonBody, request_phase_only};
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
 mod config;
@@ -202,15 +202,28 @@ impl Policy for InjectionProtection {
         } else {
             None
         };
-        let findings = self.detector.inspect_request(
-            req.uri.path(),
-            req.uri.query(),
-            req.headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_bytes())),
-            content_type,
-            body,
-        );
+        let headers = req
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes()));
+        // A body `json-threat-protection` already parsed is read from its tape.
+        let findings = match ParsedJsonBody::of(ex).filter(|_| self.inspect_body) {
+            Some(doc) => self.detector.inspect_request_with_doc(
+                req.uri.path(),
+                req.uri.query(),
+                headers,
+                content_type,
+                body,
+                doc,
+            ),
+            None => self.detector.inspect_request(
+                req.uri.path(),
+                req.uri.query(),
+                headers,
+                content_type,
+                body,
+            ),
+        };
         let Some(first) = findings.first() else {
             return Ok(Decision::Continue);
         };

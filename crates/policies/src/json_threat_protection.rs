@@ -8,8 +8,14 @@
 //! is not a way around the check: `+json` types are checked, a body without `Content-Type` is
 //! checked unless it looks like XML, and `check_all_bodies` checks every body whatever it
 //! claims to be. Request phase; the body is buffered (within the API's body limit) first.
+//!
+//! The check parses the body once into a [`JsonDoc`] tape and leaves it in the request's
+//! extensions ([`ParsedJsonBody`]): `injection-protection` and `openapi-validation` later in
+//! the same request read that tape instead of lexing the body again.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use async_trait::async_trait;
 use http::StatusCode;
@@ -17,7 +23,7 @@ use http::header::CONTENT_TYPE;
 use portcullis_core::{ByteSize, ErrorSource, GatewayError};
 use portcullis_policy::{Decision, Exchange, Phase, Policy};
 use portcullis_threat::Violation;
-use portcullis_threat::json::{self, JsonLimits};
+use portcullis_threat::json::{JsonDoc, JsonLimits, JsonView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -135,10 +141,40 @@ impl Policy for JsonThreatProtection {
         if !self.check_all && !self.types.selects(content_type, body, sniff_json) {
             return Ok(Decision::Continue);
         }
-        match json::check(body, &self.limits) {
-            Ok(_) => Ok(Decision::Continue),
+        match JsonDoc::parse(body, &self.limits) {
+            Ok(doc) => {
+                let parsed = ParsedJsonBody {
+                    body: body.clone(),
+                    doc: Arc::new(doc),
+                };
+                ex.request.extensions.insert(parsed);
+                Ok(Decision::Continue)
+            }
             Err(v) => Err(violation_error(&v, TITLE)),
         }
+    }
+}
+
+/// A request body `json-threat-protection` accepted, parsed: kept in the request's
+/// extensions so later policies of the same request read the tape instead of the bytes.
+#[derive(Debug, Clone)]
+pub struct ParsedJsonBody {
+    /// The bytes that were parsed (a reference-counted handle on the same buffer).
+    body: Bytes,
+    doc: Arc<JsonDoc>,
+}
+
+impl ParsedJsonBody {
+    /// The parsed document of the exchange's current body, if this request has one: a policy
+    /// that replaced the body in between makes the tape stale, so it is only handed out for
+    /// the very same bytes.
+    pub(crate) fn of<'a>(ex: &'a Exchange) -> Option<JsonView<'a>> {
+        let parsed = ex.request.extensions.get::<ParsedJsonBody>()?;
+        let body = ex.body.buffered()?;
+        if !std::ptr::eq(parsed.body.as_ref(), body.as_ref()) {
+            return None;
+        }
+        parsed.doc.view(body)
     }
 }
 

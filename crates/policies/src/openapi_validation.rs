@@ -36,7 +36,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::json_threat_protection::request_phase_only;
+use crate::json_threat_protection::{ParsedJsonBody, request_phase_only};
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
 const KIND: &str = "openapi-validation";
@@ -181,7 +181,12 @@ impl Policy for OpenApiValidation {
             content_type: None,
             body: ex.body.buffered().map(|b| &b[..]),
         };
-        match self.validator.validate_request(&req) {
+        // A body `json-threat-protection` already parsed is validated on its tape.
+        let outcome = match ParsedJsonBody::of(ex) {
+            Some(doc) => self.validator.validate_request_with_doc(&req, doc),
+            None => self.validator.validate_request(&req),
+        };
+        match outcome {
             Ok(op) => {
                 if self.validate_responses {
                     ex.request.extensions.insert(op);

@@ -211,3 +211,67 @@ async fn monitor_mode_forwards_and_records_an_event() {
         ("openapi.parameter_invalid", Mode::Monitor)
     );
 }
+
+/// The three body checks in one pipeline share one parse: `json-threat-protection` leaves the
+/// tape, the others read it, and the answers are those each policy gives on its own.
+#[tokio::test]
+async fn one_parse_is_shared_by_the_body_checks() {
+    let spec = json!({ "spec": SPEC, "base_path": "/shop/v1" });
+    let all = request_pipeline(vec![
+        entry("json-threat-protection", json!({})),
+        entry("injection-protection", json!({})),
+        entry(KIND, spec.clone()),
+    ]);
+    let alone = pipeline(json!({}));
+    let headers = [("content-type", "application/json"), ("x-tenant", "acme")];
+
+    let ok = check(
+        &all,
+        ex(
+            "POST",
+            "/shop/v1/orders",
+            &headers,
+            r#"{"sku":"a","qty":2}"#,
+        ),
+    )
+    .await
+    .expect("valid order passes all three");
+    let parsed = ParsedJsonBody::of(&ok).expect("the tape is kept for later policies");
+    assert_eq!(parsed.root().len(), 2);
+
+    // The schema sees the tape: same violations as the policy alone (which parses itself).
+    let bad = r#"{"sku":"","qty":0,"extra":1}"#;
+    let shared = check(&all, ex("POST", "/shop/v1/orders", &headers, bad))
+        .await
+        .unwrap_err();
+    let own = check(&alone, ex("POST", "/shop/v1/orders", &headers, bad))
+        .await
+        .unwrap_err();
+    assert_eq!(codes_of(&shared), codes_of(&own));
+    assert_eq!(codes_of(&shared).len(), 3, "{:?}", codes_of(&shared));
+
+    // Injection inspection reads the tape too, and still names the JSON location.
+    let attack = r#"{"sku":"1' OR '1'='1","qty":1}"#;
+    let e = check(&all, ex("POST", "/shop/v1/orders", &headers, attack))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "injection.detected");
+    assert!(
+        e.detail().unwrap_or_default().contains("json $.sku"),
+        "{e:?}"
+    );
+
+    // A body replaced after the parse is not read through the stale tape.
+    let mut replaced = ex(
+        "POST",
+        "/shop/v1/orders",
+        &headers,
+        r#"{"sku":"a","qty":2}"#,
+    );
+    let first = check(&all, replaced).await.expect("passes");
+    replaced = first;
+    replaced.body = RequestBody::Buffered(Bytes::from_static(br#"{"sku":"a","qty":-1}"#));
+    assert!(ParsedJsonBody::of(&replaced).is_none());
+    let e = check(&alone, replaced).await.unwrap_err();
+    assert_eq!(codes_of(&e), ["openapi.body_invalid body /qty"]);
+}

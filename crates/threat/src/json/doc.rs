@@ -78,7 +78,8 @@ impl JsonDoc {
             return Err(super::body_too_large(body.len(), u64::from(u32::MAX)));
         }
         let mut tape = Tape {
-            nodes: Vec::with_capacity(body.len() / 8),
+            // About one entry per 16 bytes of typical JSON; grows if needed.
+            nodes: Vec::with_capacity(body.len() / 16),
             open: Vec::new(),
             unescaped: String::new(),
             wide_numbers: false,
