@@ -196,8 +196,17 @@ pub struct CatalogApp {
 macro_rules! doc_enum {
     ($(#[$m:meta])* $name:ident <=> $store:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$m])*
+        // `lowercase` spells every variant as the store does; a per-variant `rename = $text`
+        // would be lost on utoipa through the macro (the schema would say `Active`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every variant with the store's spelling (checked against serde's in a test).
+            #[cfg(test)]
+            pub(crate) const SPELLINGS: &[($name, &str)] = &[$(($name::$variant, $text)),+];
+        }
 
         impl From<$name> for $store {
             fn from(v: $name) -> Self {
@@ -403,6 +412,30 @@ impl CatalogProduct {
             }),
             approval: (s.approval != store::ApprovalType::Auto).then(|| s.approval.into()),
             attributes: s.attributes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agrees<T: Serialize + Copy + Into<S>, S: std::fmt::Display>(spellings: &[(T, &str)]) {
+        for (v, text) in spellings {
+            assert_eq!(serde_json::to_value(v).unwrap(), *text);
+            assert_eq!(Into::<S>::into(*v).to_string(), *text);
+        }
+    }
+
+    #[test]
+    fn enums_are_spelled_as_the_store_spells_them() {
+        agrees::<_, store::DeveloperStatus>(CatalogDeveloperStatus::SPELLINGS);
+        agrees::<_, store::AppStatus>(CatalogAppStatus::SPELLINGS);
+        agrees::<_, store::ApprovalType>(CatalogApproval::SPELLINGS);
+        agrees::<_, store::QuotaUnit>(CatalogQuotaUnit::SPELLINGS);
+        for (op, text) in CatalogChangeOp::SPELLINGS {
+            assert_eq!(serde_json::to_value(op).unwrap(), *text);
+            assert_eq!(store::ChangeOp::from(*op).as_str(), *text);
         }
     }
 }
