@@ -362,6 +362,22 @@ mod tests {
             "dr/**/op",
             "\\'or'1",
             "pi(",
+            "() { :; }; id",
+            "~+",
+            "x !-1",
+            ";at 2:00 \"x\"",
+            "{,id}",
+            "x&bcdboot/r a",
+            "p\"\"y\"\"thon",
+            "1;.shell id",
+            "a=nc&&$a -nlvp 1",
+            "visudo",
+            "<!entity % x system",
+            "-->",
+            "' in foo.bar=",
+            "<noscript>",
+            "${:1}{jndi:ldap://x}",
+            "1’ or ’1’=’1",
         ];
         for s in samples {
             let v = views(s, 1024);
@@ -370,6 +386,10 @@ mod tests {
             let forced = engine
                 .find(&v, u8::MAX, u8::MAX)
                 .map(|h| h.rule_id.to_owned());
+            assert!(
+                forced.is_some(),
+                "{s:?} matches no rule: not a useful sample"
+            );
             assert_eq!(gated, forced, "{s:?}");
         }
     }
