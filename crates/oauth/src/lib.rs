@@ -33,6 +33,7 @@ mod mint;
 pub mod pairwise;
 mod params;
 mod pkce;
+mod remote;
 mod resolver;
 mod revoke;
 mod server;
@@ -50,5 +51,6 @@ pub use portcullis_jose::Algorithm;
 pub use resolver::{
     DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_TTL, Inactive, LocalTokens, ResolveError, TokenInfo,
 };
+pub use remote::RemoteIntrospection;
 pub use server::{AuthorizationServer, serve, tls_acceptor};
 pub use settings::{Settings, SigningSettings, TlsSettings, TokenFormat};

@@ -12,6 +12,9 @@
 //!   leeway, ID tokens refused).
 //! - A token of a revoked credential, app or developer stops working (opaque), as in Apigee.
 //!
+//! - **External introspection** (`introspection`): opaque tokens of another authorization
+//!   server are resolved through its RFC 7662 endpoint, answers cached the same way.
+//!
 //! Errors (problem+json): 401 `token.missing` / `token.invalid` / `token.expired` with
 //! `WWW-Authenticate: Bearer realm="…", error="invalid_token"` (none for a missing token, RFC
 //! 6750 §3.1), 503 `gateway.unavailable` while the store cannot be read. Phase: request.
@@ -22,7 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use http::{HeaderValue, header};
 use portcullis_core::{DurationSpec, GatewayError, Identity};
-use portcullis_oauth::{Inactive, LocalTokens, ResolveError, TokenInfo};
+use portcullis_oauth::{Inactive, LocalTokens, RemoteIntrospection, ResolveError, TokenInfo};
 use portcullis_policy::{Decision, Exchange, Policy};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -49,6 +52,34 @@ pub struct VerifyOAuthTokenConfig {
     /// Remove the `Authorization` header before the request goes upstream. Default true.
     #[serde(default = "yes")]
     pub hide_credentials: bool,
+    /// Resolve tokens through another authorization server's RFC 7662 introspection endpoint
+    /// instead of the built-in server.
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
+}
+
+/// An external introspection endpoint.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct IntrospectionConfig {
+    /// The endpoint (https, or http for a loopback host).
+    pub url: String,
+    /// Client id the gateway authenticates with (`client_secret_basic`).
+    pub client_id: String,
+    /// Environment variable holding the client secret (secrets are never written in the
+    /// config file). Exactly one of `client_secret_env` and `client_secret_file` is required.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// File holding the client secret (e.g. a mounted secret), relative to the config file.
+    #[serde(default)]
+    pub client_secret_file: Option<String>,
+    /// Longest time an answer is reused (also bounded by the token's `exp`).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl: DurationSpec,
+}
+
+fn default_cache_ttl() -> DurationSpec {
+    DurationSpec(Duration::from_secs(30))
 }
 
 fn default_leeway() -> DurationSpec {
@@ -80,13 +111,67 @@ impl PolicyConfig for VerifyOAuthTokenConfig {
                 "must be 1 to 64 characters without quotes, backslashes or control characters",
             )]);
         }
+        let remote = match &self.introspection {
+            None => None,
+            Some(i) => Some(Arc::new(remote(i, ctx.base_dir)?)),
+        };
         Ok(Arc::new(VerifyOAuthToken {
             tokens: ctx.deps.oauth.clone(),
+            remote,
             leeway: self.leeway.0,
             realm: self.realm,
             hide: self.hide_credentials,
         }))
     }
+}
+
+fn remote(
+    i: &IntrospectionConfig,
+    base: &std::path::Path,
+) -> Result<RemoteIntrospection, Vec<CompileError>> {
+    let at = |f: &str, m: String| vec![CompileError::at(format!("introspection.{f}"), m)];
+    let uri: http::Uri = i
+        .url
+        .parse()
+        .map_err(|_| at("url", format!("invalid URL '{}'", i.url)))?;
+    let loopback = uri.host().is_some_and(|h| {
+        h == "localhost"
+            || h.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if loopback => {}
+        _ => {
+            return Err(at(
+                "url",
+                "must be https (http only for a loopback host)".into(),
+            ));
+        }
+    }
+    if i.cache_ttl.0 > Duration::from_secs(300) {
+        return Err(at("cache_ttl", "must be at most 5m".into()));
+    }
+    let secret = match (&i.client_secret_env, &i.client_secret_file) {
+        (Some(var), None) => std::env::var(var).map_err(|_| {
+            at(
+                "client_secret_env",
+                format!("environment variable {var} is not set"),
+            )
+        })?,
+        (None, Some(file)) => std::fs::read_to_string(base.join(file))
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| at("client_secret_file", format!("cannot read {file}: {e}")))?,
+        _ => {
+            return Err(vec![CompileError::at(
+                "introspection",
+                "set exactly one of client_secret_env and client_secret_file",
+            )]);
+        }
+    };
+    RemoteIntrospection::new(&i.url, &i.client_id, &secret, i.cache_ttl.0, 100_000)
+        .map_err(|m| at("url", m))
 }
 
 /// What `verify-oauth-token` learnt, in `Exchange::request.extensions` (read by
@@ -97,6 +182,7 @@ pub struct OAuthPrincipal(pub Arc<TokenInfo>);
 /// The compiled policy.
 pub struct VerifyOAuthToken {
     tokens: Arc<LocalTokens>,
+    remote: Option<Arc<RemoteIntrospection>>,
     leeway: Duration,
     realm: String,
     hide: bool,
@@ -173,7 +259,11 @@ impl Policy for VerifyOAuthToken {
                 "token too large",
             ));
         }
-        let info = match self.tokens.resolve(&token, self.leeway).await {
+        let resolved = match &self.remote {
+            Some(remote) => remote.resolve(&token).await,
+            None => self.tokens.resolve(&token, self.leeway).await,
+        };
+        let info = match resolved {
             Ok(Ok(info)) => info,
             Ok(Err(Inactive::Expired)) => {
                 return Err(self.invalid(
