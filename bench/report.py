@@ -3,6 +3,7 @@
 
     report.py median-rps RAW_DIR SCENARIO   # median req/s of one scenario (for the open-loop rate)
     report.py markdown RAW_DIR              # the full report on stdout
+    report.py threat RAW_DIR                # only the 10 KB JSON POST scenarios (THREAT_ONLY=1)
 """
 
 import csv
@@ -19,6 +20,8 @@ NAMES = {
     "S1": "S1 nginx reverse proxy (1 worker, keep-alive pool)",
     "S2": "S2 Portcullis, plain proxy",
     "S3": "S3 Portcullis + verify-api-key + spike-arrest + access log",
+    "S2P": "S2P Portcullis, plain proxy, POST of a 10 KB JSON order",
+    "S5": "S5 Portcullis + json-threat-protection + injection-protection + openapi-validation, same POST",
 }
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
@@ -161,6 +164,9 @@ def markdown(raw: Path) -> str:
     r2, r3 = med(closed["S2"], "rps") / s1, med(closed["S3"], "rps") / s1
     line("plain proxy req/s ÷ nginx", "≥ 1.0", f"{r2:.2f}", r2 >= 1.0)
     line("with policies req/s ÷ nginx", "≥ 0.9", f"{r3:.2f}", r3 >= 0.9)
+    if "S5" in closed and "S2P" in closed:
+        r5 = med(closed["S5"], "rps") / med(closed["S2P"], "rps")
+        line("three body checks req/s ÷ plain proxy, same 10 KB POST", "≥ 0.8", f"{r5:.2f}", r5 >= 0.8)
     if "S2" in opened:
         added = med(opened["S2"], "p99") - direct
         offered = float(m.get("open_rate", "0") or 0)
@@ -187,12 +193,43 @@ def markdown(raw: Path) -> str:
     return "\n".join(o) + "\n"
 
 
+def threat(raw: Path) -> str:
+    """The POST scenarios alone: S5 (three body checks) against S2P (plain proxy), same body."""
+    m = machine(raw)
+    closed = runs(raw, "closed")
+    base = med(closed["S2P"], "rps")
+    o = [f"# Portcullis threat-check benchmark, {m['date']}\n"]
+    o.append(f"- Machine: {m['host_cpu']}, {m['nproc']} CPUs, kernel {m['kernel']}, {m['os']}")
+    o.append(f"- Gateway: {m['gateway']}, binary `{m.get('binary', '?')}`, `PORTCULLIS_WORKERS=1`")
+    o.append(f"- Command: `{m['command'].strip()}`; {m['settings']}")
+    o.append("- Body: `crates/threat/benches/data/order-10k.json` (10,115 bytes) to `POST /orders`\n")
+    o.append("| scenario | req/s median (min–max) | ÷ S2P | p50 ms | p99 ms | CPU-µs/req proxy | errors |")
+    o.append("|---|---|---|---|---|---|---|")
+    for s in ("S2P", "S5"):
+        rs = closed[s]
+        o.append(
+            f"| {NAMES[s]} | {med(rs, 'rps'):,.0f} ({min(r['rps'] for r in rs):,.0f}–{max(r['rps'] for r in rs):,.0f}) "
+            f"| {med(rs, 'rps') / base:.2f} | {med(rs, 'p50'):.2f} | {med(rs, 'p99'):.2f} | {med(rs, 'sut_us'):.1f} "
+            f"| {sum(r['bad'] for r in rs)} |"
+        )
+    added = med(closed["S5"], "sut_us") - med(closed["S2P"], "sut_us")
+    ratio = med(closed["S5"], "rps") / base
+    o.append(f"\nThe three checks add {added:.1f} CPU-µs per request; S5 ÷ S2P = **{ratio:.2f}** (target ≥ 0.8: {'met' if ratio >= 0.8 else 'not met'}).")
+    allruns = [r for rs in closed.values() for r in rs]
+    loud = [r for r in allruns if not r["gate_ok"]]
+    o.append(f"\n- Quiet gate: {len(allruns) - len(loud)} of {len(allruns)} runs started quiet" + (f"; **{len(loud)} ran under load**" if loud else ""))
+    o.append(f"- CPU 1 busy outside the contenders' processes, median: {statistics.median(r['cpu1_other'] for r in allruns):.0f}%")
+    return "\n".join(o) + "\n"
+
+
 def main() -> None:
     cmd, raw = sys.argv[1], Path(sys.argv[2])
     if cmd == "median-rps":
         print(int(med(runs(raw, "closed")[sys.argv[3]], "rps")))
     elif cmd == "markdown":
         sys.stdout.write(markdown(raw))
+    elif cmd == "threat":
+        sys.stdout.write(threat(raw))
     else:
         raise SystemExit(__doc__)
 

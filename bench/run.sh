@@ -12,6 +12,7 @@
 #   IDLE_CONNS=10000                             connections held open for the memory figure
 #   QUIET_IDLE=90 GATE_MAX_WAIT=300 QUIET_UNTIL="18:55"   quiet gate (QUIET_UNTIL: `date -d` text)
 #   BENCH_INSTALL_OHA=1                          allow `cargo install oha --locked` if missing
+#   THREAT_ONLY=1                                only the 10 KB JSON POST scenarios (S2P, S5), closed loop
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,8 +27,9 @@ QUIET_UNTIL=$(date -d "${QUIET_UNTIL:-tomorrow}" +%s)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
 [[ $(nproc) -ge 2 ]] || die "layout A needs at least 2 CPUs (load generator on CPU 0, proxies on CPU 1)"
 
-UP_PORT=18480 NGX_PORT=18481 S2_PORT=18482 S3_PORT=18483 MEM_PORT=18484
-for p in $UP_PORT $NGX_PORT $S2_PORT $S3_PORT $MEM_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)); do
+THREAT_ONLY=${THREAT_ONLY:-0}
+UP_PORT=18480 NGX_PORT=18481 S2_PORT=18482 S3_PORT=18483 MEM_PORT=18484 S5_PORT=18485
+for p in $UP_PORT $NGX_PORT $S2_PORT $S3_PORT $MEM_PORT $S5_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)) $((S5_PORT + 10)); do
     port_free "$p" || die "port $p is in use"
 done
 
@@ -115,26 +117,60 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $API_KEY" "http://1
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/")
 [[ $code == 401 ]] || die "S3 without a key answered $code, expected 401"
 
+# S5: the three body checks on the 10 KB order the criterion bench uses (crates/threat/benches).
+BODY_FILE="$REPO/crates/threat/benches/data/order-10k.json"
+export BODY_FILE
+cp "$REPO/crates/threat/benches/data/orders-openapi.yaml" "$WORK/orders-openapi.yaml"
+render_gateway s5 gateway-threat.yaml $S5_PORT 10s
+start_gateway s5 $S5_PORT
+post() { # port body-file -> status
+    curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' --data-binary "@$2" "http://127.0.0.1:$1/orders"
+}
+for p in $S2_PORT $S5_PORT; do
+    code=$(post "$p" "$BODY_FILE")
+    [[ $code == 200 ]] || die "POST of the 10 KB order to port $p answered $code, expected 200"
+done
+# The checks must really run: an injected value and a schema violation are refused.
+sed 's/"Zoë O.Brien"/"x'"'"' OR '"'"'1'"'"'='"'"'1"/' "$BODY_FILE" >"$WORK/attack.json"
+sed 's/"quantity":1,/"quantity":0,/' "$BODY_FILE" >"$WORK/invalid.json"
+for f in attack invalid; do
+    code=$(post $S5_PORT "$WORK/$f.json")
+    [[ $code == 400 ]] || die "S5 answered $code to the $f body, expected 400"
+done
+
 # scenario -> url, extra load-generator args, pids of the process under test
 declare -A URL=(
     [S0]="http://127.0.0.1:$UP_PORT/" [S1]="http://127.0.0.1:$NGX_PORT/"
     [S2]="http://127.0.0.1:$S2_PORT/" [S3]="http://127.0.0.1:$S3_PORT/"
+    [S2P]="http://127.0.0.1:$S2_PORT/orders" [S5]="http://127.0.0.1:$S5_PORT/orders"
 )
-declare -A HDR=([S0]="" [S1]="" [S2]="" [S3]="x-api-key: $API_KEY")
+declare -A HDR=([S0]="" [S1]="" [S2]="" [S3]="x-api-key: $API_KEY" [S2P]="" [S5]="")
+# Scenarios that POST the 10 KB order (wrk script) instead of a GET.
+declare -A SCRIPT=([S2P]="$HERE/post_body.lua" [S5]="$HERE/post_body.lua")
 sut_pids() {
     case $1 in
     S0) tree_pids "$UPSTREAM_PID" ;;
     S1) tree_pids "$NGINXPROXY_PID" ;;
-    S2) echo "$S2_PID" ;;
+    S2 | S2P) echo "$S2_PID" ;;
     S3) echo "$S3_PID" ;;
+    S5) echo "$S5_PID" ;;
     esac
 }
-SCENARIOS=(S0 S1 S2 S3)
+# S2P and S5 post the same body through the same kind of gateway, without and with the three
+# checks: their ratio is the cost of the checks (target: S5 >= 0.8 x S2P).
+if [[ $THREAT_ONLY == 1 ]]; then
+    SCENARIOS=(S2P S5)
+else
+    SCENARIOS=(S0 S1 S2 S3 S2P S5)
+fi
+# The open loop and the memory figure stay on the GET scenarios.
+OPEN_SCENARIOS=(S0 S1 S2 S3)
 
 # --- closed loop: wrk ----------------------------------------------------------------------------
 wrk_run() { # scenario seconds outfile
     local args=(-t1 "-c$CONNS" "-d${2}s" --latency)
     [[ -n ${HDR[$1]} ]] && args+=(-H "${HDR[$1]}")
+    [[ -n ${SCRIPT[$1]:-} ]] && args+=(-s "${SCRIPT[$1]}")
     taskset -c 0 wrk "${args[@]}" "${URL[$1]}" >"$3"
 }
 
@@ -171,6 +207,13 @@ for ((r = 1; r <= RUNS; r++)); do
         measured "$s" "$r" "$RAW/closed.tsv" wrk_run "$s" "$DURATION" "$RAW/closed/$s-$r.txt"
     done
 done
+if [[ $THREAT_ONLY == 1 ]]; then
+    stop_all
+    mkdir -p "$RESULTS"
+    python3 "$HERE/report.py" threat "$RAW" | tee "$RESULTS/$STAMP.md"
+    log "results: bench/results/$STAMP.md (raw data in bench/results/$STAMP-raw/)"
+    exit 0
+fi
 [[ -s $S3_LOG ]] || die "S3 wrote no access log lines"
 
 # --- open loop at half of S1's peak --------------------------------------------------------------
@@ -194,7 +237,7 @@ open_run() { # scenario outfile
 printf 'scenario\trun\tsut_ticks\tupstream_ticks\tcpu1_busy\tcpu1_total\tcpu0_busy\tcpu0_total\tgate\n' >"$RAW/open.tsv"
 log "open loop at $OPEN_RATE req/s (S1's median: $S1_MEDIAN) with $OPEN_LOOP_TOOL"
 for ((r = 1; r <= OPEN_RUNS; r++)); do
-    for s in "${SCENARIOS[@]}"; do
+    for s in "${OPEN_SCENARIOS[@]}"; do
         log "open loop run $r/$OPEN_RUNS: $s"
         measured "$s" "$r" "$RAW/open.tsv" open_run "$s" "$RAW/open/$s-$r.out"
     done

@@ -304,12 +304,14 @@ impl<'a> JsonView<'a> {
             let mut members = DocNode { view: self, idx: i }.members();
             if n.b <= 16 {
                 // Small objects: compare pairwise, without allocating.
-                while let Some((key, _)) = members.next() {
-                    if members.clone().any(|(other, _)| other == key) {
-                        return true;
-                    }
+                let mut keys = [""; 16];
+                let mut count = 0;
+                for ((key, _), slot) in members.zip(keys.iter_mut()) {
+                    *slot = key;
+                    count += 1;
                 }
-                false
+                let keys = &keys[..count];
+                (0..count).any(|j| keys[j + 1..].contains(&keys[j]))
             } else {
                 let mut seen = std::collections::HashSet::with_capacity(n.b as usize);
                 !members.all(|(k, _)| seen.insert(k))
