@@ -11,6 +11,7 @@ pub mod injection_protection;
 pub mod json_threat_protection;
 pub mod kvm_lookup;
 pub mod openapi_validation;
+pub mod phantom_token;
 pub mod raise_fault;
 pub mod registry;
 pub mod request_size_limit;

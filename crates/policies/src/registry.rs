@@ -117,6 +117,11 @@ static KINDS: &[KindEntry] = &[
         crate::require_scopes::RequireScopesConfig
     ),
     kind!(
+        "phantom-token",
+        "Forward a signed JWT with the verified opaque token's claims to the backend (cached).",
+        crate::phantom_token::PhantomTokenConfig
+    ),
+    kind!(
         "access-control",
         "Allow or deny clients by IP address or network.",
         crate::access_control::AccessControlConfig

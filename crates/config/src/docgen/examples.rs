@@ -99,6 +99,21 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
         files: &[],
     },
     PolicyExample {
+        kind: "phantom-token",
+        lists: REQUEST,
+        notes: "After `verify-oauth-token`: the backend receives a JWT signed with the built-in \
+                server's key (verifiable with its JWKS) carrying the token's client, subject, \
+                scopes and expiry, instead of the opaque token; cached per token until it \
+                expires. The JWT has `typ: JWT`, so it is not accepted as an access token at the \
+                gateway. 401 `token.missing` without a verified token before it. See \
+                docs/oauth.md.",
+        yaml: "\
+- phantom-token:
+    audience: orders-backend       # default: the token's API products
+",
+        files: &[],
+    },
+    PolicyExample {
         kind: "access-control",
         lists: REQUEST,
         notes: "Matches the client address after the `trusted_proxies` rules, so a spoofed \

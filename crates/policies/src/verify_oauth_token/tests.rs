@@ -361,3 +361,52 @@ fn config_errors_name_the_field() {
         vec![err("leeway", "must be at most 5m")]
     );
 }
+
+#[tokio::test]
+async fn phantom_token_forwards_a_cached_signed_jwt_with_the_tokens_claims() {
+    let f = fixture().await;
+    let p = f.pipeline(&[
+        ("verify-oauth-token", json!({})),
+        ("phantom-token", json!({"audience": "orders-backend"})),
+    ]);
+    let token = f.opaque(&["orders.read"], Duration::from_secs(600)).await;
+    let (done, ex) = call(&p, Some(&token)).await;
+    assert!(
+        matches!(done.outcome, RequestOutcome::Forward),
+        "{:?}",
+        done.outcome
+    );
+    let forwarded = ex.request.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let jwt = forwarded.strip_prefix("Bearer ").unwrap().to_owned();
+    assert_ne!(jwt, token, "the opaque token never reaches the backend");
+    // The backend verifies it with the server's published keys.
+    let rules = portcullis_jose::Rules {
+        algorithms: portcullis_jose::SIGNING_ALGORITHMS.to_vec(),
+        issuer: Some("http://127.0.0.1:1".into()),
+        audiences: vec!["orders-backend".into()],
+        ..Default::default()
+    };
+    let keys = f.server.keys().current();
+    let v = rules
+        .finish(rules.parse(&jwt).unwrap(), &keys.key_set, SystemTime::now())
+        .unwrap();
+    assert_eq!(v.str_claim("client_id"), Some(f.credential_id.as_str()));
+    assert_eq!(v.str_claim("scope"), Some("orders.read"));
+    // Cached: the same JWT for the next request with this token.
+    let (_, again) = call(&p, Some(&token)).await;
+    assert_eq!(
+        again.request.headers["authorization"].to_str().unwrap(),
+        forwarded
+    );
+    // It is not an access token at the gateway (typ JWT, not at+jwt).
+    let v = f.pipeline(&[("verify-oauth-token", json!({}))]);
+    let (done, _) = call(&v, Some(&jwt)).await;
+    assert_eq!(done.code(), Some("token.invalid"));
+    // Without a verified token before it, it fails closed.
+    let alone = f.pipeline(&[("phantom-token", json!({}))]);
+    let (done, _) = call(&alone, Some(&token)).await;
+    assert_eq!(done.code(), Some("token.missing"));
+}
