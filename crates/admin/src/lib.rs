@@ -31,8 +31,8 @@ use serde_json::json;
 
 pub use apply::{
     ApplyOutcome, CatalogApp, CatalogAppStatus, CatalogApproval, CatalogChange, CatalogChangeOp,
-    CatalogDeveloper, CatalogDeveloperStatus, CatalogDocument, CatalogEnvironment,
-    CatalogProduct, CatalogQuota, CatalogQuotaUnit,
+    CatalogDeveloper, CatalogDeveloperStatus, CatalogDocument, CatalogEnvironment, CatalogProduct,
+    CatalogQuota, CatalogQuotaUnit,
 };
 pub use auth::Caller;
 pub use error::{ApiError, FieldError, Problem};

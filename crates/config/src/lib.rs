@@ -12,12 +12,12 @@ mod snapshot;
 mod template;
 pub mod yaml;
 
+pub use authorization_server::AuthorizationServerSpec;
 pub use snapshot::{
     ApiRoute, EdgeLimits, FlowRoute, HealthSpec, HostPattern, ListenerSpec, ServerSettings,
     Snapshot, StoreSpec, TargetSpec, UpstreamSpec,
 };
 pub use template::PathTemplate;
-pub use authorization_server::AuthorizationServerSpec;
 
 mod compile;
 mod error;

@@ -48,9 +48,9 @@ pub use error::OAuthError;
 pub use keys::{KeySnapshot, SigningKeys};
 pub use mint::{ACCESS_TOKEN_MARKER, CODE_MARKER, REFRESH_TOKEN_MARKER};
 pub use portcullis_jose::Algorithm;
+pub use remote::RemoteIntrospection;
 pub use resolver::{
     DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_TTL, Inactive, LocalTokens, ResolveError, TokenInfo,
 };
-pub use remote::RemoteIntrospection;
 pub use server::{AuthorizationServer, serve, tls_acceptor};
 pub use settings::{Settings, SigningSettings, TlsSettings, TokenFormat};

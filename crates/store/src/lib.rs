@@ -83,8 +83,8 @@ pub use model::{
 };
 pub use oauth::{
     ClientProduct, CodeRecord, CodeUse, NewCode, NewSigningKey, NewToken, OAuthClient,
-    OAuthRepository, OAuthUser, Rotation, SigningKeyRecord, SigningKeyState, TokenKind,
-    TokenOwner, TokenRecord,
+    OAuthRepository, OAuthUser, Rotation, SigningKeyRecord, SigningKeyState, TokenKind, TokenOwner,
+    TokenRecord,
 };
 pub use postgres::PgStore;
 pub use repo::KeyRepository;

@@ -538,7 +538,13 @@ mod tests {
     fn agrees<T: Serialize + PartialSchema>(variants: &[T], all: &[&str]) {
         let json: Vec<String> = variants
             .iter()
-            .map(|v| serde_json::to_value(v).unwrap().as_str().unwrap().to_owned())
+            .map(|v| {
+                serde_json::to_value(v)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(json, all);
         let RefOr::T(Schema::Object(o)) = T::schema() else {

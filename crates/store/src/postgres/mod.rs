@@ -47,8 +47,16 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "management",
         include_str!("../../migrations/postgres/0002_management.sql"),
     ),
-    (3, "kvm_admin", include_str!("../../migrations/postgres/0003_kvm_admin.sql")),
-    (4, "oauth", include_str!("../../migrations/postgres/0004_oauth.sql")),
+    (
+        3,
+        "kvm_admin",
+        include_str!("../../migrations/postgres/0003_kvm_admin.sql"),
+    ),
+    (
+        4,
+        "oauth",
+        include_str!("../../migrations/postgres/0004_oauth.sql"),
+    ),
 ];
 
 /// Upper bound for establishing or acquiring a connection before reporting `Unavailable`.

@@ -46,8 +46,16 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "management",
         include_str!("../../migrations/sqlite/0002_management.sql"),
     ),
-    (3, "kvm_admin", include_str!("../../migrations/sqlite/0003_kvm_admin.sql")),
-    (4, "oauth", include_str!("../../migrations/sqlite/0004_oauth.sql")),
+    (
+        3,
+        "kvm_admin",
+        include_str!("../../migrations/sqlite/0003_kvm_admin.sql"),
+    ),
+    (
+        4,
+        "oauth",
+        include_str!("../../migrations/sqlite/0004_oauth.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -168,7 +168,10 @@ pub(crate) async fn tokens_resolve_by_hash_and_follow_their_client(db: TestDb) {
         "fam_a",
         Duration::from_secs(60),
     );
-    c.store.store_tokens(std::slice::from_ref(&t)).await.unwrap();
+    c.store
+        .store_tokens(std::slice::from_ref(&t))
+        .await
+        .unwrap();
     let found = c.store.find_token(&t.hash).await.unwrap().unwrap();
     assert!(found.is_active(SystemTime::now()));
     assert_eq!(found.scopes, ["orders.read"]);
@@ -213,7 +216,10 @@ pub(crate) async fn tokens_resolve_by_hash_and_follow_their_client(db: TestDb) {
         "fam_c",
         Duration::from_secs(60),
     );
-    c.store.store_tokens(std::slice::from_ref(&u)).await.unwrap();
+    c.store
+        .store_tokens(std::slice::from_ref(&u))
+        .await
+        .unwrap();
     c.store
         .set_app_status_by(
             &Actor::system(),
