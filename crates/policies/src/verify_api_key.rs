@@ -231,7 +231,7 @@ fn attach(ex: &mut Exchange, entry: Arc<CredentialEntry>, product: Option<Arc<Pr
     if let Some(p) = &product {
         ex.request
             .extensions
-            .insert(ApiProduct(p.name.as_str().into()));
+            .insert(ApiProduct(Arc::clone(&p.name)));
     }
     ex.request.extensions.insert(VerifiedApiKey {
         credential: entry,

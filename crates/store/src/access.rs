@@ -18,8 +18,8 @@ use crate::model::CredentialEntry;
 /// One API product as the gateway sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductEntry {
-    /// Product name.
-    pub name: String,
+    /// Product name (shared, so attaching it to a request is a reference-count bump).
+    pub name: Arc<str>,
     /// Environments, APIs, resource paths and methods it opens.
     pub scope: ProductScope,
     /// OAuth scopes it grants.
@@ -149,7 +149,7 @@ mod tests {
         }
         let e = entry(vec![(ApprovalStatus::Approved, all)]);
         assert_eq!(
-            e.authorize("prod", "orders", "/x", &Method::GET)
+            &*e.authorize("prod", "orders", "/x", &Method::GET)
                 .unwrap()
                 .name,
             "all"
@@ -168,8 +168,10 @@ mod tests {
                 product("pending-all", &[], &[], &[]),
             ),
         ]);
-        let at =
-            |env, path, m: Method| e.authorize(env, "orders", path, &m).map(|p| p.name.clone());
+        let at = |env, path, m: Method| {
+            e.authorize(env, "orders", path, &m)
+                .map(|p| p.name.to_string())
+        };
         assert_eq!(at("prod", "/items/7", Method::GET).unwrap(), "reads");
         assert_eq!(
             at("test", "/anything", Method::DELETE).unwrap(),

@@ -170,7 +170,7 @@ async fn valid_key_attaches_identity_and_is_hidden() {
     assert!(!ex.request.headers.contains_key("x-api-key"));
     let verified = ex.request.extensions.get::<VerifiedApiKey>().unwrap();
     assert_eq!(verified.credential.app_name, "shop");
-    assert_eq!(verified.product.as_ref().unwrap().name, "all");
+    assert_eq!(&*verified.product.as_ref().unwrap().name, "all");
     assert_eq!(
         ex.request.extensions.get::<ApiProduct>().map(|p| &*p.0),
         Some("all")
@@ -300,7 +300,7 @@ async fn products_decide_environment_api_path_and_method() {
         });
         let case = format!("{env} {api} {method} {path} {}", &key[..12]);
         match (got, want) {
-            (Ok(name), Ok(want)) => assert_eq!(name, want, "{case}"),
+            (Ok(name), Ok(want)) => assert_eq!(&*name, want, "{case}"),
             (Err(e), Err(code)) => {
                 assert_eq!(e.code(), code, "{case}");
                 assert_eq!(e.status(), 401, "{case}");

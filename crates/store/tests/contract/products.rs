@@ -323,7 +323,8 @@ pub(crate) async fn the_index_carries_scopes_quota_and_attributes_and_follows_ch
     assert_eq!(grant.product.quota, orders_reads().quota);
     assert_eq!(grant.product.attributes, attrs(&[("tier", "gold")]));
     let check = |e: &portcullis_store::CredentialEntry, env: &str, path: &str, m: Method| {
-        e.authorize(env, "orders", path, &m).map(|p| p.name.clone())
+        e.authorize(env, "orders", path, &m)
+            .map(|p| p.name.to_string())
     };
     assert_eq!(
         check(&entry, "prod", "/items", Method::GET).as_deref(),
@@ -350,7 +351,7 @@ pub(crate) async fn the_index_carries_scopes_quota_and_attributes_and_follows_ch
         miss(
             entry
                 .authorize("prod", "billing", "/items", &Method::GET)
-                .map(|p| p.name.clone())
+                .map(|p| p.name.to_string())
         ),
         "api"
     );

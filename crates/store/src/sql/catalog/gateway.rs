@@ -109,7 +109,7 @@ fn compile(name: &str, row: &impl SqlRow) -> Result<ProductEntry, StoreError> {
         _ => None,
     };
     Ok(ProductEntry {
-        name: name.to_owned(),
+        name: name.into(),
         scope: ProductScope {
             apis: list("apis")?,
             paths,
