@@ -1,10 +1,14 @@
 //! Test support: an in-process gateway on ephemeral ports ([`TestGateway`]), a recording
 //! upstream ([`Recorder`]), fault upstreams (refusing, hanging, resetting) and small HTTP and
-//! raw-socket clients, and catalog fixtures (products, credentials). Never shipped in the binary.
+//! raw-socket clients, catalog fixtures (products, credentials), OAuth client fixtures
+//! ([`oauth`]) and hand-built JWS for forged-token tests ([`forge`]). Never shipped in the
+//! binary.
 
 mod catalog;
 mod client;
+pub mod forge;
 mod gateway;
+pub mod oauth;
 mod upstream;
 
 pub use catalog::{ALL_PRODUCT, IssuedKey, ensure_product, product_spec};

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_jose::{Algorithm, Signer, jwk_set};
+use portcullis_test_support::forge::{b64, header_of, hs256, patched, signed, swap_alg, unsigned};
 use portcullis_test_support::{Recorder, TestGateway, get};
 use serde_json::{Value, json};
 use servers::{JwksServer, Trap};
@@ -25,10 +26,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn claims() -> Value {
@@ -59,44 +56,12 @@ impl Keys {
     }
 }
 
-/// `header.claims.signature` with the signature made by `signer` over exactly these parts.
-fn signed(signer: &Signer, header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let signature = signer.sign_message(input.as_bytes()).unwrap();
-    format!("{input}.{signature}")
-}
-
-/// `header.claims.<signature bytes>` with no real signature.
-fn unsigned(header: &Value, claims: &Value, signature: &[u8]) -> String {
-    format!(
-        "{}.{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes()),
-        b64(signature)
-    )
-}
-
 fn header(signer: &Signer) -> Value {
-    json!({"alg": format!("{:?}", signer.alg()), "kid": signer.kid(), "typ": "at+jwt"})
+    header_of(signer, "at+jwt")
 }
 
 fn with(patch: Value) -> Value {
-    let mut c = claims();
-    let Value::Object(patch) = patch else {
-        panic!("patch is an object")
-    };
-    for (k, v) in patch {
-        if v.is_null() {
-            c.as_object_mut().unwrap().remove(&k);
-        } else {
-            c[k] = v;
-        }
-    }
-    c
+    patched(&claims(), patch)
 }
 
 fn config(upstream: &Recorder, jwks_url: &str, refresh_interval: &str) -> String {
@@ -206,28 +171,18 @@ async fn forged_token_matrix_is_refused_with_401() {
         ("PEM", keys.rsa.public_key_pem().into_bytes()),
         ("JWK", jwk_json),
     ] {
-        let h = json!({"alg": "HS256", "kid": "rsa-1", "typ": "at+jwt"});
-        let input = format!("{}.{body}", b64(h.to_string().as_bytes()));
-        let mac = aws_lc_rs::hmac::sign(
-            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret),
-            input.as_bytes(),
-        );
         case(
             &format!("HS256 with RSA public key ({what})"),
-            format!("{input}.{}", b64(mac.as_ref())),
+            hs256("rsa-1", "at+jwt", &claims(), &secret),
             "disallowed_algorithm",
         );
     }
     // RS↔PS swap: a valid signature presented under the other padding scheme.
     for (from, to) in [(&keys.rsa, "PS256"), (&keys.pss, "RS256")] {
         let real = from.sign_with_type("at+jwt", &claims()).unwrap();
-        let mut parts = real.split('.');
-        let (_, payload, sig) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
-        let mut h = header(from);
-        h["alg"] = json!(to);
         case(
             &format!("{:?} presented as {to}", from.alg()),
-            format!("{}.{payload}.{sig}", b64(h.to_string().as_bytes())),
+            swap_alg(&real, to),
             "key_mismatch",
         );
     }
