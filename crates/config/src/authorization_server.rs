@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Collector;
 
+pub mod login;
+pub use login::{LoginConfig, LoginSpec, ProviderConfig, ProviderSpec};
+
 /// The built-in authorization server (absent: not started). See docs/oauth.md.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +43,10 @@ pub struct AuthorizationServer {
     /// Token-signing keys.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// Sign-in methods of the login page: the built-in user store and/or external OpenID
+    /// providers (login federation, see docs/oauth.md).
+    #[serde(default)]
+    pub login: LoginConfig,
 }
 
 /// TLS files of the authorization server listener.
@@ -183,6 +190,8 @@ pub struct AuthorizationServerSpec {
     pub rotate_every: Duration,
     /// Publication lead time of the next key.
     pub publish_ahead: Duration,
+    /// Sign-in methods (built-in users, external providers).
+    pub login: LoginSpec,
 }
 
 const AT: &str = "/authorization_server";
@@ -283,6 +292,7 @@ pub(crate) fn compile(
         );
         ok = false;
     }
+    let login = login::compile(&a.login, &format!("{AT}/login"), base, errs);
     if !ok {
         return None;
     }
@@ -298,6 +308,7 @@ pub(crate) fn compile(
         signing_algorithm: a.signing.algorithm,
         rotate_every: a.signing.rotate_every.0,
         publish_ahead: a.signing.publish_ahead.0,
+        login: login?,
     })
 }
 

@@ -493,4 +493,15 @@ pub trait OAuthRepository: Send + Sync {
         username: &str,
         password: &str,
     ) -> Result<OAuthUser, StoreError>;
+    /// Login federation: the local user linked to `subject` at the external provider
+    /// `provider`, created on its first login (username `<provider>/<subject>`, no password, so
+    /// it can only log in through the provider), its claims replaced by `claims` on every
+    /// login. One write transaction: concurrent first logins of one subject create one user.
+    async fn link_federated_user(
+        &self,
+        actor: &Actor,
+        provider: &str,
+        subject: &str,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<OAuthUser, StoreError>;
 }

@@ -100,6 +100,7 @@ contract!(
     oauth::codes_are_single_use_and_replays_revoke_their_tokens,
     oauth::signing_keys_are_sealed_and_rotate_once,
     oauth::end_users_log_in_with_argon2id_passwords,
+    oauth::federated_users_are_linked_by_provider_and_subject,
 );
 
 /// One fixed master key for every handle in this test binary, so handles agree on hashes.

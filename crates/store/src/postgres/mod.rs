@@ -57,6 +57,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "oauth",
         include_str!("../../migrations/postgres/0004_oauth.sql"),
     ),
+    (
+        6,
+        "oauth_federation",
+        include_str!("../../migrations/postgres/0006_oauth_federation.sql"),
+    ),
 ];
 
 /// Upper bound for establishing or acquiring a connection before reporting `Unavailable`.

@@ -133,6 +133,18 @@ macro_rules! impl_oauth_repository {
             ) -> Result<$crate::OAuthUser, $crate::StoreError> {
                 $crate::sql::oauth::users::authenticate_oauth_user(self, username, password).await
             }
+            async fn link_federated_user(
+                &self,
+                actor: &$crate::Actor,
+                provider: &str,
+                subject: &str,
+                claims: &serde_json::Map<String, serde_json::Value>,
+            ) -> Result<$crate::OAuthUser, $crate::StoreError> {
+                $crate::sql::oauth::links::link_federated_user(
+                    self, actor, provider, subject, claims,
+                )
+                .await
+            }
         }
     };
 }

@@ -56,6 +56,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         "oauth",
         include_str!("../../migrations/sqlite/0004_oauth.sql"),
     ),
+    (
+        6,
+        "oauth_federation",
+        include_str!("../../migrations/sqlite/0006_oauth_federation.sql"),
+    ),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

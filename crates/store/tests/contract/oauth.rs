@@ -478,3 +478,89 @@ pub(crate) async fn end_users_log_in_with_argon2id_passwords(db: TestDb) {
     }
     assert_eq!(c.store.get_oauth_user(&u.id).await.unwrap().username, "ann");
 }
+
+pub(crate) async fn federated_users_are_linked_by_provider_and_subject(db: TestDb) {
+    let c = client(&db).await;
+    let actor = Actor::system();
+    let first = serde_json::json!({"email": "ann@corp.example", "name": "Ann"});
+    let u = c
+        .store
+        .link_federated_user(&actor, "corp", "Sub-1", first.as_object().unwrap())
+        .await
+        .unwrap();
+    assert!(u.id.starts_with("usr_"));
+    assert_eq!(u.username, "corp/Sub-1");
+    assert_eq!(u.claims["email"], "ann@corp.example");
+    // The next login finds the same user and replaces its claims with the provider's.
+    let later = serde_json::json!({"email": "ann@new.example"});
+    let again = c
+        .store
+        .link_federated_user(&actor, "corp", "Sub-1", later.as_object().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again.id, u.id);
+    assert_eq!(again.claims["email"], "ann@new.example");
+    assert!(again.claims.get("name").is_none(), "claims are replaced");
+    assert_eq!(
+        c.store.get_oauth_user(&u.id).await.unwrap().claims["email"],
+        "ann@new.example"
+    );
+    // Subjects are case-sensitive and scoped to their provider.
+    let other_case = c
+        .store
+        .link_federated_user(&actor, "corp", "sub-1", &Default::default())
+        .await
+        .unwrap();
+    let other_provider = c
+        .store
+        .link_federated_user(&actor, "social", "Sub-1", &Default::default())
+        .await
+        .unwrap();
+    assert_ne!(other_case.id, u.id);
+    assert_ne!(other_provider.id, u.id);
+    assert_ne!(other_provider.id, other_case.id);
+    // A federated user has no password: no password logs it in.
+    for pw in ["", "!", "correct horse battery"] {
+        assert!(matches!(
+            c.store.authenticate_oauth_user("corp/Sub-1", pw).await,
+            Err(StoreError::Unauthorized)
+        ));
+    }
+    // Invalid input is refused without writing.
+    for (p, s) in [("", "x"), ("a/b", "x"), ("corp", "")] {
+        assert!(matches!(
+            c.store
+                .link_federated_user(&actor, p, s, &Default::default())
+                .await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+    let long = "x".repeat(256);
+    assert!(matches!(
+        c.store
+            .link_federated_user(&actor, "corp", &long, &Default::default())
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    // Concurrent first logins of one subject create exactly one user.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = c.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .link_federated_user(&Actor::system(), "corp", "racer", &Default::default())
+                .await
+                .unwrap()
+                .id
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap());
+    }
+    assert_eq!(
+        ids.len(),
+        1,
+        "one user for one (provider, subject): {ids:?}"
+    );
+}

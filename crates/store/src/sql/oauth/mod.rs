@@ -10,6 +10,7 @@
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod keys;
+pub(crate) mod links;
 pub(crate) mod tokens;
 pub(crate) mod users;
 

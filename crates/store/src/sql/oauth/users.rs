@@ -69,7 +69,7 @@ fn normalize_username(username: &str) -> Result<String, StoreError> {
     }
 }
 
-fn user(row: &impl SqlRow) -> Result<OAuthUser, StoreError> {
+pub(super) fn user(row: &impl SqlRow) -> Result<OAuthUser, StoreError> {
     Ok(OAuthUser {
         id: row.text("id")?,
         username: row.text("username")?,
