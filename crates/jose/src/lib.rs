@@ -8,10 +8,13 @@
 //! - [`KeySet`]: public keys from a JWKS, by `kid`, each bound to the algorithms it may verify.
 //! - [`JwksCache`]: a remote JWKS with `max-age` caching and rate-limited refresh on unknown kid.
 //! - [`Signer`]: signing with a kid (RS*, PS*, ES256/384, EdDSA), key generation, JWKS publication.
+//! - [`DpopVerifier`]: DPoP proofs (RFC 9449) for the token endpoint and the gateway, with the
+//!   RFC 7638 key thumbprint and a per-node [`ReplayCache`].
 //! - [`VerifyError`]: one variant per reason, so policies map them to stable codes.
 //!
 //! Crypto is jsonwebtoken 11 on aws-lc-rs, the same provider as rustls.
 
+pub mod dpop;
 mod error;
 mod jwks;
 mod keys;
@@ -19,6 +22,7 @@ mod sign;
 mod verifier;
 mod verify;
 
+pub use dpop::{DpopError, DpopProof, DpopVerifier, ProofRequest, ReplayCache};
 pub use error::{KeyError, VerifyError};
 pub use jsonwebtoken::Algorithm;
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};

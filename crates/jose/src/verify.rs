@@ -109,6 +109,19 @@ impl Parsed<'_> {
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
+    /// The protected header (for DPoP proofs, whose key travels in it).
+    pub(crate) fn header(&self) -> &Map<String, Value> {
+        &self.header
+    }
+    /// Checks the signature with `key` and decodes the claims, checking no claim: for callers
+    /// with rules of their own (DPoP proofs have no `exp`).
+    pub(crate) fn verified_claims(
+        &self,
+        key: &DecodingKey,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        check_signature(self, key)?;
+        decode_object(self.payload, "bad claims")
+    }
 }
 
 /// A verified token.
