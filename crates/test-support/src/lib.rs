@@ -9,9 +9,11 @@ mod client;
 pub mod forge;
 mod gateway;
 pub mod oauth;
+mod pg;
 mod upstream;
 
 pub use catalog::{ALL_PRODUCT, IssuedKey, ensure_product, product_spec};
 pub use client::{Reply, get, post, raw, request, send};
 pub use gateway::{TestGateway, test_keyring};
+pub use pg::{PgSchema, pg_base_url};
 pub use upstream::{Recorded, Recorder, hanging_upstream, refused_address, resetting_upstream};

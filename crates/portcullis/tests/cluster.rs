@@ -1,61 +1,97 @@
-//! Two gateway nodes sharing one PostgreSQL store (each with its own connection pool, change
-//! feed and in-memory index, as two processes would have): catalog changes of every kind
-//! (issuing, product approval and revocation, app revocation, developer deactivation, credential
-//! revocation, and their reversals) made through a third handle reach both nodes within a
-//! second at the 99th percentile (LISTEN/NOTIFY change feed, polling fallback). The figures are
-//! printed. Skipped, with a message, when PostgreSQL is not reachable — unless
-//! `PORTCULLIS_REQUIRE_POSTGRES=1` (CI), which turns the skip into a failure.
+//! Two gateway **processes** (`portcullis serve`, each with its own connection pool, change feed
+//! and in-memory index) sharing one PostgreSQL schema: catalog changes of every kind (issuing,
+//! product approval and revocation, app revocation, developer deactivation, credential
+//! revocation, and their reversals) made through a third handle (as the admin API or CLI of
+//! another node would) reach both processes within a second at the 99th percentile
+//! (LISTEN/NOTIFY change feed, polling fallback). The figures are printed. Skipped, with a
+//! message, when PostgreSQL is not reachable — unless `PORTCULLIS_REQUIRE_POSTGRES=1` (CI),
+//! which turns the skip into a failure.
 
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use portcullis_store::{
     Actor, AppStatus, ApprovalStatus, CatalogRepository, CredentialSpec, DeveloperStatus,
     KeyRepository, PgStore,
 };
 use portcullis_test_support::{
-    ALL_PRODUCT, Recorder, TestGateway, ensure_product, get, product_spec, test_keyring,
+    ALL_PRODUCT, PgSchema, Recorder, ensure_product, get, product_spec, test_keyring,
 };
-use sqlx::Connection;
 
-const BASE: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// A `portcullis serve` child process, killed when dropped.
+struct Node {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
 
-/// A fresh schema on the test database (URL, schema name), or None (skip) when PostgreSQL is
-/// unreachable.
-async fn fresh_schema() -> Option<(String, String)> {
-    let base = std::env::var("PORTCULLIS_TEST_PG_URL").unwrap_or_else(|_| BASE.into());
-    let mut conn = match sqlx::PgConnection::connect(&base).await {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                std::env::var("PORTCULLIS_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "PostgreSQL required but not reachable: {e}"
-            );
-            eprintln!("SKIPPED: PostgreSQL not reachable at 127.0.0.1:5432 ({e})");
-            return None;
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Node {
+    /// Starts a node on `store_url` fronting `upstream`, with the master key of
+    /// [`test_keyring`] (so the test's own store handle hashes keys the same way), and waits
+    /// until it serves.
+    async fn start(store_url: &str, upstream: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, admin) = (free_port(), free_port());
+        let cfg = dir.path().join("gw.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "listeners: [ {{ name: p, address: \"127.0.0.1:{port}\" }} ]\n\
+                 admin: {{ address: \"127.0.0.1:{admin}\" }}\n\
+                 store: {{ postgres: \"{store_url}\" }}\n\
+                 apis:\n  - name: x\n    base_path: /\n    upstream: {{ targets: [\"{upstream}\"] }}\n    \
+                 policies: {{ request: [ {{ verify-api-key: {{}} }} ] }}\n"
+            ),
+        )
+        .unwrap();
+        let master = base64::engine::general_purpose::STANDARD.encode([0x42u8; 32]);
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["serve", "--watch-interval", "0", "--config"])
+            .arg(&cfg)
+            .env("PORTCULLIS_MASTER_KEY", master)
+            .env("PORTCULLIS_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut node = Node {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if let Some(status) = node.child.try_wait().unwrap() {
+                panic!("node exited during start: {status}");
+            }
+            assert!(Instant::now() < deadline, "node did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    };
-    let schema = format!("gw_{:016x}", rand_u64());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut conn)
-        .await
-        .expect("create schema");
-    Some((
-        format!("{base}?options=-c%20search_path%3D{schema}"),
-        schema,
-    ))
-}
+        node
+    }
 
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish()
-}
-
-fn config(url: &str, upstream: &str) -> String {
-    format!(
-        "listeners: [ {{ name: p, address: \"127.0.0.1:0\" }} ]\nstore: {{ postgres: \"{url}\" }}\napis:\n  - name: x\n    base_path: /\n    upstream: {{ targets: [\"{upstream}\"] }}\n    policies: {{ request: [ {{ verify-api-key: {{}} }} ] }}\n"
-    )
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
 }
 
 /// The stable code a node answers `key` with (`ok` for 200).
@@ -183,17 +219,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_see_catalog_changes_within_a_second() {
-    let Some((url, schema)) = fresh_schema().await else {
+async fn two_gateway_processes_see_catalog_changes_within_a_second() {
+    let Some(schema) = PgSchema::fresh("gw").await else {
         return;
     };
     let up = Recorder::start("up").await;
-    let a = TestGateway::start(&config(&url, &up.url())).await;
-    let b = TestGateway::start(&config(&url, &up.url())).await;
-    let admin = PgStore::connect(&url, test_keyring()).await.unwrap();
+    // The third handle creates the tables before the nodes start, so they race on nothing.
+    let admin = PgStore::connect(&schema.url, test_keyring()).await.unwrap();
     ensure_product(&admin, ALL_PRODUCT, &product_spec(&[], &[], &[], &[]))
         .await
         .unwrap();
+    let a = Node::start(&schema.url, &up.url()).await;
+    let b = Node::start(&schema.url, &up.url()).await;
+    assert_ne!(a.child.id(), b.child.id());
     let (url_a, url_b) = (a.url("/x"), b.url("/x"));
 
     // Per change: the time from the write's commit until *both* nodes answer accordingly.
@@ -216,7 +254,7 @@ async fn two_nodes_see_catalog_changes_within_a_second() {
         *sorted.last().unwrap(),
     );
     eprintln!(
-        "propagation to both nodes over {} changes: p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        "propagation to both processes over {} changes: p50 {p50:?}, p99 {p99:?}, max {max:?}",
         sorted.len()
     );
     for (change, d) in &delays {
@@ -224,13 +262,7 @@ async fn two_nodes_see_catalog_changes_within_a_second() {
     }
     assert!(sorted.len() >= 20);
     assert!(p99 < Duration::from_secs(1), "p99 propagation {p99:?}");
-    a.stop().await;
-    b.stop().await;
+    drop((a, b));
     admin.close().await;
-    let base = std::env::var("PORTCULLIS_TEST_PG_URL").unwrap_or_else(|_| BASE.into());
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    schema.drop_schema().await;
 }
