@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use portcullis_config::AuthorizationServerSpec;
 use portcullis_config::authorization_server::AccessTokenFormat;
+use portcullis_config::client_certs::ClientCertSpec;
 use portcullis_oauth::{
     Algorithm, AuthorizationServer, LocalTokens, Settings, SigningKeys, SigningSettings,
     TlsSettings, TokenFormat,
@@ -28,7 +29,7 @@ fn settings(spec: &AuthorizationServerSpec) -> Settings {
     s.tls = spec.tls.as_ref().map(|(cert, key)| TlsSettings {
         cert: cert.clone(),
         key: key.clone(),
-        client_ca: None,
+        client_ca: spec.client_ca.clone(),
     });
     s.access_token_format = match spec.access_token_format {
         AccessTokenFormat::Opaque => TokenFormat::Opaque,
@@ -83,12 +84,25 @@ pub(crate) async fn start(
     };
     let settings = settings(spec);
     let tls = match &spec.tls {
-        Some((cert, key)) => Some(portcullis_proxy::server::tls_acceptor(cert, key).map_err(
-            |source| StartError::Tls {
-                name: "authorization_server".into(),
-                source,
-            },
-        )?),
+        Some((cert, key)) => {
+            // Client certificates are asked for but optional: they authenticate only the
+            // clients registered for tls_client_auth, and bind tokens when presented.
+            let client_certs = spec.client_ca.as_ref().map(|ca| ClientCertSpec {
+                ca: ca.clone(),
+                required: false,
+            });
+            Some(
+                portcullis_proxy::server::tls_acceptor_with_client_certs(
+                    cert,
+                    key,
+                    client_certs.as_ref(),
+                )
+                .map_err(|source| StartError::Tls {
+                    name: "authorization_server".into(),
+                    source,
+                })?,
+            )
+        }
         None => None,
     };
     let server = AuthorizationServer::new(settings, store, keyring, tokens.clone()).await?;

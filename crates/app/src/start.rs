@@ -188,14 +188,13 @@ pub async fn start(opts: ServeOptions) -> Result<Running, StartError> {
     let mut tls = Vec::new();
     for l in &server_settings.listeners {
         let acceptor = match &l.tls {
-            Some((cert, key)) => {
-                Some(
-                    server::tls_acceptor(cert, key).map_err(|source| StartError::Tls {
+            Some((cert, key)) => Some(
+                server::tls_acceptor_with_client_certs(cert, key, l.client_certs.as_ref())
+                    .map_err(|source| StartError::Tls {
                         name: l.name.clone(),
                         source,
                     })?,
-                )
-            }
+            ),
             None => None,
         };
         tls.push(acceptor);

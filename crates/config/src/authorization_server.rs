@@ -57,6 +57,11 @@ pub struct AuthorizationServerTls {
     pub cert: PathBuf,
     /// Private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// PEM bundle of the CAs trusted for client certificates. When set, clients are asked for
+    /// a certificate (optional at the TLS level); a verified one enables `tls_client_auth`
+    /// (RFC 8705 §2.1) and binds the access tokens issued to it (`cnf.x5t#S256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Access token settings.
@@ -174,6 +179,8 @@ pub struct AuthorizationServerSpec {
     pub issuer: String,
     /// Certificate and key, resolved against the config file's directory.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// CA bundle for client certificates (`tls.client_ca`, resolved).
+    pub client_ca: Option<PathBuf>,
     /// Default access token format (`opaque` / `jwt`).
     pub access_token_format: AccessTokenFormat,
     /// Access token lifetime.
@@ -263,6 +270,16 @@ pub(crate) fn compile(
             }
         }
     }
+    let client_ca = a.tls.as_ref().and_then(|t| {
+        crate::client_certs::compile(
+            t.client_ca.as_deref(),
+            None,
+            base,
+            &format!("{AT}/tls"),
+            errs,
+        )
+        .map(|c| c.ca)
+    });
     let positive = [
         ("access_token/lifetime", a.access_token.lifetime),
         ("refresh_token/lifetime", a.refresh_token.lifetime),
@@ -300,6 +317,7 @@ pub(crate) fn compile(
         address: address?,
         issuer: issuer?,
         tls,
+        client_ca,
         access_token_format: a.access_token.format,
         access_token_lifetime: a.access_token.lifetime.0,
         refresh_token_lifetime: a.refresh_token.lifetime.0,

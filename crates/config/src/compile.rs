@@ -188,7 +188,16 @@ impl Compiler<'_, '_> {
                 );
             }
             self.environment_ref(&l.environment, &format!("{at}/environment"), declared);
-            let spec = ListenerSpec::from_model(l, address.unwrap_or(unspecified), self.base);
+            let mut spec = ListenerSpec::from_model(l, address.unwrap_or(unspecified), self.base);
+            if let Some(t) = &l.tls {
+                spec.client_certs = crate::client_certs::compile(
+                    t.client_ca.as_deref(),
+                    t.client_auth,
+                    self.base,
+                    &format!("{at}/tls"),
+                    self.errs,
+                );
+            }
             if let Some((cert, key)) = &spec.tls {
                 for (file, field) in [(cert, "cert"), (key, "key")] {
                     if !file.is_file() {

@@ -6,6 +6,7 @@
 //! plane runs on.
 
 pub mod authorization_server;
+pub mod client_certs;
 pub mod docgen;
 pub mod model;
 mod snapshot;

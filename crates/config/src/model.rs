@@ -80,6 +80,15 @@ pub struct ListenerTls {
     pub cert: PathBuf,
     /// Private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// PEM bundle of the CAs trusted for client certificates (mutual TLS). When set, clients
+    /// are asked for a certificate, a presented one must chain to these CAs, and its SHA-256
+    /// thumbprint is available to policies (certificate-bound OAuth tokens, RFC 8705).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// `optional` (default when `client_ca` is set: connections without a certificate are
+    /// accepted) or `required` (the handshake fails without one). Needs `client_ca`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<crate::client_certs::ClientAuthMode>,
 }
 
 /// The admin listener.

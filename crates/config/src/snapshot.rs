@@ -70,6 +70,8 @@ pub struct ListenerSpec {
     pub address: SocketAddr,
     /// Certificate and key paths, resolved against the config file's directory.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Client certificates (mutual TLS), when `tls.client_ca` is set.
+    pub client_certs: Option<crate::client_certs::ClientCertSpec>,
     /// The environment it serves (`default` unless configured).
     pub environment: Arc<str>,
 }
@@ -83,6 +85,8 @@ impl ListenerSpec {
                 .tls
                 .as_ref()
                 .map(|t| (base.join(&t.cert), base.join(&t.key))),
+            // Filled in by the compiler, which validates the CA bundle.
+            client_certs: None,
             environment: l.environment.as_str().into(),
         }
     }

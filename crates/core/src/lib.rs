@@ -10,10 +10,12 @@ mod error;
 mod identity;
 mod problem;
 mod product_scope;
+mod tls;
 mod units;
 
 pub use error::{ERROR_CODES, ErrorSource, GatewayError};
 pub use identity::{ApiProduct, Identity};
 pub use problem::{PROBLEM_CONTENT_TYPE, problem_body};
 pub use product_scope::{PatternError, ProductScope, ResourcePattern, ScopeMiss};
+pub use tls::ClientCertThumbprint;
 pub use units::{ByteSize, DurationSpec, Rate, UnitError};

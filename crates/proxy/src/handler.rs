@@ -47,6 +47,8 @@ pub struct ConnInfo {
     pub environment: Arc<str>,
     /// Framing evidence from the connection's raw bytes (see [`crate::framing`]).
     pub framing: Arc<FramingFlags>,
+    /// The verified client certificate's thumbprint (mutual TLS listeners only).
+    pub client_cert: Option<portcullis_core::ClientCertThumbprint>,
 }
 
 /// Everything the log line needs that is known before the response body streams.
@@ -147,6 +149,9 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     };
     if let Some(uri) = normalised {
         parts.uri = uri;
+    }
+    if let Some(cert) = &conn.client_cert {
+        parts.extensions.insert(cert.clone());
     }
     let mut ex = Exchange {
         request: parts,

@@ -8,6 +8,7 @@ pub mod upstream;
 
 pub mod api_metrics;
 pub mod body;
+pub mod client_cert;
 pub mod edge;
 pub mod errors;
 pub mod forwarding;

@@ -12,6 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use portcullis_config::EdgeLimits;
+use portcullis_config::client_certs::ClientCertSpec;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -41,6 +42,16 @@ pub enum TlsError {
 
 /// Builds a TLS acceptor from PEM files, offering h2 and http/1.1 by ALPN.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    tls_acceptor_with_client_certs(cert, key, None)
+}
+
+/// [`tls_acceptor`], asking clients for certificates verified against `client_certs`' CAs
+/// (mutual TLS; see [`crate::client_cert`]).
+pub fn tls_acceptor_with_client_certs(
+    cert: &Path,
+    key: &Path,
+    client_certs: Option<&ClientCertSpec>,
+) -> Result<TlsAcceptor, TlsError> {
     let pem_err = |path: &Path, e: &dyn std::fmt::Display| TlsError::Pem {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -54,10 +65,14 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     }
     let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, &e))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)?;
+    let verifier = crate::client_cert::verifier_for(client_certs, &provider)?;
+    let builder =
+        ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key_der)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -95,6 +110,7 @@ pub async fn serve(
                     tls: tls.is_some(),
                     listener: name.clone(),
                     environment: environment.clone(),
+                    client_cert: None,
                     framing: Arc::new(FramingFlags::default()),
                 };
                 let limits = gateway.snapshot().limits.clone();
@@ -159,11 +175,14 @@ async fn serve_connection(
 ) {
     let _ = stream.set_nodelay(true);
     let flags = conn.framing.clone();
-    let service = service_fn(move |req| {
+    let service = |conn: ConnInfo| {
         let gateway = gateway.clone();
-        let conn = conn.clone();
-        async move { Ok::<_, Infallible>(handle(&gateway, req, &conn).await) }
-    });
+        service_fn(move |req| {
+            let gateway = gateway.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(handle(&gateway, req, &conn).await) }
+        })
+    };
     let builder = builder(limits);
     let result = match tls {
         Some(acceptor) => {
@@ -171,9 +190,14 @@ async fn serve_connection(
                 tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
             match handshake.await {
                 Ok(Ok(tls_stream)) => {
+                    // Once per connection: every request on it carries the same certificate.
+                    let conn = ConnInfo {
+                        client_cert: crate::client_cert::peer_thumbprint(tls_stream.get_ref().1),
+                        ..conn
+                    };
                     let conn = builder.serve_connection_with_upgrades(
                         TokioIo::new(ScanIo::new(tls_stream, flags)),
-                        service,
+                        service(conn),
                     );
                     watcher.watch(conn.into_owned()).await
                 }
@@ -185,8 +209,10 @@ async fn serve_connection(
             }
         }
         None => {
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(ScanIo::new(stream, flags)), service);
+            let conn = builder.serve_connection_with_upgrades(
+                TokioIo::new(ScanIo::new(stream, flags)),
+                service(conn),
+            );
             watcher.watch(conn.into_owned()).await
         }
     };

@@ -8,6 +8,7 @@ mod catalog;
 mod client;
 pub mod forge;
 mod gateway;
+pub mod mtls;
 pub mod oauth;
 mod pg;
 mod upstream;
