@@ -329,6 +329,15 @@ fn without_plain_styles(decoded: &str) -> std::borrow::Cow<'_, str> {
 /// libinjection's HTML tokeniser also flags bare attribute-like text (`style=color:red`); script
 /// can only be injected into a page through a tag, a quote that closes an attribute, a
 /// backtick, or a URL scheme, so values without any of those are not handed to it.
+///
+/// Besides, libinjection cannot flag a value that holds neither `<` nor `=`: its verdicts come
+/// from tag, comment and doctype tokens, which its tokeniser only enters at a `<`, and from
+/// attribute values after a dangerous attribute name, which only follow an `=` (the one value a
+/// quoted start context opens with has no attribute name before it). So the tokeniser, the
+/// most expensive check on prose (apostrophes, quotes), is skipped without them
+/// (`tokenizer::tests::xss_needs_a_tag_or_an_equals_sign` checks the claim).
 fn may_be_html(text_view: &str) -> bool {
-    text_view.contains(['<', '"', '\'', '`']) || text_view.contains("script:")
+    text_view.contains('<')
+        || (text_view.contains('=')
+            && (text_view.contains(['"', '\'', '`']) || text_view.contains("script:")))
 }

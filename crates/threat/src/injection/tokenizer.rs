@@ -61,6 +61,27 @@ mod tests {
         assert!(!d.xss(b"Tom & Jerry <3"));
     }
 
+    proptest::proptest! {
+        /// `may_be_html` skips values without `<` and `=`: libinjection's XSS verdicts need a
+        /// tag (entered at `<`) or an attribute value after a dangerous name (after `=`).
+        /// Values built from the pieces of real XSS vectors, minus those two characters.
+        #[test]
+        fn xss_needs_a_tag_or_an_equals_sign(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                " ", "\t", "\n", "\0", "'", "\"", "`", "/", ">", "!", "-", "--", "?", "%", "&",
+                "#", ";", ":", "(", ")", "[", "]", "{", "}", "\\", "x", "1", "onerror",
+                "onload", "ONCLICK", "style", "href", "src", "formaction", "xmlns", "xlink:href",
+                "javascript:", "vbscript:", "data:", "alert(1)", "script", "SCRIPT", "svg",
+                "iframe", "doctype", "[if", "xml", "import", "entity", "attributename", "\u{ff}",
+                "é",
+            ]),
+            0..16,
+        )) {
+            let value = parts.concat();
+            proptest::prop_assert!(!LibInjection.xss(value.as_bytes()), "{:?}", value);
+        }
+    }
+
     #[test]
     fn never_panics_on_odd_bytes() {
         let d = LibInjection;
