@@ -29,6 +29,76 @@ pub struct Views {
     pub shell: String,
     /// Decoded but case and spacing preserved, for the tokenising detectors.
     pub decoded: String,
+    /// Which of the bytes the views and detectors look for occur in `text` (and so, in any
+    /// case, in `decoded`): one pass instead of a substring search per question.
+    pub(crate) text_bytes: ByteSet,
+}
+
+/// A set of byte classes found in a string, from one table lookup per byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ByteSet(u32);
+
+impl ByteSet {
+    /// `%`, `&`, `\` or NUL: percent, entity or escape decoding may change the value.
+    pub(crate) const ESCAPE: u32 = 1 << 0;
+    pub(crate) const NON_ASCII: u32 = 1 << 1;
+    /// TAB, LF, VT, FF, CR: white space other than a single space.
+    pub(crate) const CONTROL_SPACE: u32 = 1 << 2;
+    pub(crate) const SLASH: u32 = 1 << 3;
+    pub(crate) const BACKSLASH: u32 = 1 << 4;
+    pub(crate) const DOLLAR: u32 = 1 << 5;
+    pub(crate) const SINGLE_QUOTE: u32 = 1 << 6;
+    pub(crate) const DOUBLE_QUOTE: u32 = 1 << 7;
+    pub(crate) const BACKTICK: u32 = 1 << 8;
+    pub(crate) const CARET: u32 = 1 << 9;
+    pub(crate) const STAR: u32 = 1 << 10;
+    pub(crate) const PLUS: u32 = 1 << 11;
+    pub(crate) const LT: u32 = 1 << 12;
+    pub(crate) const EQUALS: u32 = 1 << 13;
+    pub(crate) const HASH: u32 = 1 << 14;
+    pub(crate) const DASH: u32 = 1 << 15;
+    pub(crate) const COLON: u32 = 1 << 16;
+
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut b = 0x80;
+        while b < 256 {
+            t[b] = Self::NON_ASCII;
+            b += 1;
+        }
+        t[b'%' as usize] = Self::ESCAPE;
+        t[b'&' as usize] = Self::ESCAPE;
+        t[0] = Self::ESCAPE;
+        t[b'\\' as usize] = Self::ESCAPE | Self::BACKSLASH;
+        t[b'\t' as usize] = Self::CONTROL_SPACE;
+        t[b'\n' as usize] = Self::CONTROL_SPACE;
+        t[0x0b] = Self::CONTROL_SPACE;
+        t[0x0c] = Self::CONTROL_SPACE;
+        t[b'\r' as usize] = Self::CONTROL_SPACE;
+        t[b'/' as usize] = Self::SLASH;
+        t[b'$' as usize] = Self::DOLLAR;
+        t[b'\'' as usize] = Self::SINGLE_QUOTE;
+        t[b'"' as usize] = Self::DOUBLE_QUOTE;
+        t[b'`' as usize] = Self::BACKTICK;
+        t[b'^' as usize] = Self::CARET;
+        t[b'*' as usize] = Self::STAR;
+        t[b'+' as usize] = Self::PLUS;
+        t[b'<' as usize] = Self::LT;
+        t[b'=' as usize] = Self::EQUALS;
+        t[b'#' as usize] = Self::HASH;
+        t[b'-' as usize] = Self::DASH;
+        t[b':' as usize] = Self::COLON;
+        t
+    };
+
+    pub(crate) fn of(s: &str) -> ByteSet {
+        ByteSet(s.bytes().fold(0, |m, b| m | Self::TABLE[usize::from(b)]))
+    }
+
+    /// Whether any of the classes in `mask` occurs.
+    pub(crate) fn any(self, mask: u32) -> bool {
+        self.0 & mask != 0
+    }
 }
 
 /// Decodes `raw` (cut to `max_len` bytes) into all views.
@@ -48,8 +118,9 @@ pub fn views(raw: &str, max_len: usize) -> Views {
 /// identity); every value then gets its views from the same [`derive_views`].
 pub fn views_into(raw: &str, max_len: usize, out: &mut Views) {
     let raw = truncate(raw, max_len);
-    let plain = !raw.bytes().any(|b| matches!(b, b'%' | b'&' | b'\\' | 0))
-        && (raw.is_ascii() || is_nfkc_quick(raw.chars()) == IsNormalized::Yes);
+    let raw_bytes = ByteSet::of(raw);
+    let plain = !raw_bytes.any(ByteSet::ESCAPE)
+        && (!raw_bytes.any(ByteSet::NON_ASCII) || is_nfkc_quick(raw.chars()) == IsNormalized::Yes);
     let url_encoded = if plain {
         out.decoded.clear();
         out.decoded.push_str(raw);
@@ -97,41 +168,131 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
         path,
         shell,
         decoded,
+        text_bytes,
     } = out;
     if decoded.is_ascii() {
         lower_collapse_ascii(decoded, text);
     } else {
-        text.clear();
-        collapse_ws_into(&decoded.to_lowercase(), text);
+        lower_collapse_unicode(decoded, text);
     }
     let text = text.as_str();
+    let bytes = ByteSet::of(text);
+    *text_bytes = bytes;
     sql.clear();
-    if shortcuts && !text.contains("/*") {
+    if shortcuts && !(bytes.any(ByteSet::SLASH) && bytes.any(ByteSet::STAR) && text.contains("/*"))
+    {
         sql.push_str(text);
     } else {
         sql.push_str(&collapse_ws(&strip_sql_comments(text)));
     }
     path.clear();
-    if shortcuts && !text.contains(['\\', '/', '$']) {
+    if shortcuts && !bytes.any(ByteSet::BACKSLASH | ByteSet::SLASH | ByteSet::DOLLAR) {
         path.push_str(text);
     } else {
         path.push_str(&fold_path(&strip_empty_expansions(text)));
     }
     shell.clear();
-    if shortcuts && !text.contains(['\\', '\'', '"', '^', '$']) {
+    if shortcuts
+        && !bytes.any(
+            ByteSet::BACKSLASH
+                | ByteSet::SINGLE_QUOTE
+                | ByteSet::DOUBLE_QUOTE
+                | ByteSet::CARET
+                | ByteSet::DOLLAR,
+        )
+    {
         shell.push_str(text);
+    } else if shortcuts && !bytes.any(ByteSet::DOLLAR) {
+        strip_shell_quotes_into(text, shell);
     } else {
         shell.push_str(&collapse_ws(&strip_shell_quoting(text)));
     }
-    if url_encoded && text.contains('+') {
+    if url_encoded && bytes.any(ByteSet::PLUS) {
         // Percent escapes left after the transport decoding mean URL-encoded data inside the
         // value (double encoding), where `+` is a space: `'+WAITFOR+DELAY+'`, `;cat+/etc/x`.
         // Only the SQL and shell views: `+` is syntax in HTML/UTF-7 payloads.
         *sql = collapse_ws(&sql.replace('+', " "));
         *shell = collapse_ws(&shell.replace('+', " "));
     }
-    if !text.is_ascii() {
+    if bytes.any(ByteSet::NON_ASCII) && (!shortcuts || has_typographic_quote(sql)) {
         *sql = fold_typographic_quotes(sql);
+    }
+}
+
+/// Whether `s` holds a character [`fold_typographic_quotes`] changes (U+2018–U+201F,
+/// U+2032, U+2033, U+00B4, U+0301), by their UTF-8 bytes.
+fn has_typographic_quote(s: &str) -> bool {
+    s.as_bytes().windows(2).enumerate().any(|(i, w)| match w {
+        [0xc2, 0xb4] | [0xcc, 0x81] => true,
+        [0xe2, 0x80] => matches!(s.as_bytes().get(i + 2), Some(0x98..=0x9f | 0xb2 | 0xb3)),
+        _ => false,
+    })
+}
+
+/// `collapse_ws(&strip_shell_quoting(text))` for a `text` view without `$` (so no expansion to
+/// remove): the quoting characters are ASCII, so the text is copied in slices between them;
+/// white space is collapsed again only where a removed character stood between two spaces or
+/// line breaks (`text` is collapsed already: its only white space is single ` ` and `\n`).
+fn strip_shell_quotes_into(text: &str, out: &mut String) {
+    out.clear();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\\', '\'', '"', '^']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+    if out
+        .as_bytes()
+        .windows(2)
+        .any(|w| matches!(w[0], b' ' | b'\n') && matches!(w[1], b' ' | b'\n'))
+    {
+        *out = collapse_ws(out);
+    }
+}
+
+/// `collapse_ws(&raw.to_lowercase())` in one pass for text that is not ASCII. Lower-casing
+/// one character at a time is what `str::to_lowercase` does except for a capital sigma (its
+/// final form depends on the next character), so text with `Σ` takes the two-step way.
+fn lower_collapse_unicode(raw: &str, out: &mut String) {
+    out.clear();
+    if raw.contains('Σ') {
+        collapse_ws_into(&raw.to_lowercase(), out);
+        return;
+    }
+    out.reserve(raw.len());
+    let mut in_space = false;
+    for c in raw.chars() {
+        if c.is_ascii() {
+            match c {
+                '\n' | '\r' => {
+                    if !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    in_space = false;
+                }
+                '\t' | '\u{b}' | '\u{c}' | ' ' => {
+                    if !in_space {
+                        out.push(' ');
+                    }
+                    in_space = true;
+                }
+                _ => {
+                    out.push(c.to_ascii_lowercase());
+                    in_space = false;
+                }
+            }
+            continue;
+        }
+        // Lower-casing never yields a line break or white space from other characters.
+        if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+            continue;
+        }
+        out.extend(c.to_lowercase());
+        in_space = false;
     }
 }
 
@@ -139,13 +300,9 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
 /// `char::is_whitespace`'s sense is TAB, LF, VT, FF, CR and SPACE.
 fn lower_collapse_ascii(raw: &str, out: &mut String) {
     out.clear();
-    let b = raw.as_bytes();
     // Most values hold no white space but single spaces: then collapsing changes nothing and
     // this is a copy and a lower-casing of the whole buffer.
-    let plain_spacing = !b
-        .iter()
-        .any(|c| matches!(c, b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-        && !b.windows(2).any(|w| w == b"  ");
+    let plain_spacing = !ByteSet::of(raw).any(ByteSet::CONTROL_SPACE) && !raw.contains("  ");
     if plain_spacing {
         out.push_str(raw);
         out.make_ascii_lowercase();
@@ -664,6 +821,16 @@ mod tests {
         fn ascii_lowering_matches_the_general_one(s in "[a-zA-Z0-9 \t\n\r\x0b\x0c.;'-]{0,40}") {
             let mut out = String::from("stale");
             lower_collapse_ascii(&s, &mut out);
+            proptest::prop_assert_eq!(out, collapse_ws(&s.to_lowercase()));
+        }
+
+        /// The one-pass Unicode lower-casing and collapsing is `collapse_ws` of `to_lowercase`.
+        #[test]
+        fn unicode_lowering_matches_the_general_one(
+            s in "[a-zA-Z0-9 \t\n\r\x0b\x0c.;'éÉ—ßΣσİＡ¼’´\u{a0}\u{85}\u{2028}\u{3000}\u{301}ǅⅫ]{0,40}",
+        ) {
+            let mut out = String::from("stale");
+            lower_collapse_unicode(&s, &mut out);
             proptest::prop_assert_eq!(out, collapse_ws(&s.to_lowercase()));
         }
 

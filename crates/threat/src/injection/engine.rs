@@ -239,17 +239,37 @@ impl PatternEngine {
         ac.is_match(word)
     }
 
-    /// The first matching rule of an allowed class, in class order (then rule order).
-    pub(crate) fn find<'a, 'v>(
+    /// The first matching rule of an allowed class whose gate is open, in class order (then
+    /// rule order).
+    ///
+    /// The gate is only computed once some rule set matches: benign values (almost all) match
+    /// none, and for prose, which opens nearly every class anyway, scanning for the gate
+    /// literals cost as much as the rule sets themselves. The answer is the same as filtering
+    /// the groups by the gate first ([`PatternEngine::find_gated`], used by the tests).
+    pub(crate) fn find<'a, 'v>(&'a self, views: &'v Views, allowed: u8) -> Option<PatternHit<'a, 'v>> {
+        self.find_with(views, allowed, None)
+    }
+
+    /// [`PatternEngine::find`] with the gate `open` computed beforehand.
+    #[cfg(test)]
+    pub(crate) fn find_gated<'a, 'v>(
         &'a self,
         views: &'v Views,
         allowed: u8,
         open: u8,
     ) -> Option<PatternHit<'a, 'v>> {
+        self.find_with(views, allowed, Some(open))
+    }
+
+    fn find_with<'a, 'v>(
+        &'a self,
+        views: &'v Views,
+        allowed: u8,
+        mut open: Option<u8>,
+    ) -> Option<PatternHit<'a, 'v>> {
         let mut best: Option<(AttackClass, usize, &'v str)> = None;
         for g in &self.groups {
-            let runnable = g.classes & allowed & (open | g.ungated);
-            if runnable == 0 {
+            if g.classes & allowed & open.map_or(u8::MAX, |o| o | g.ungated) == 0 {
                 continue;
             }
             let text: &'v str = match g.view {
@@ -260,6 +280,10 @@ impl PatternEngine {
             };
             // is_match stops at the first match; the full match set is only needed on a hit.
             if !g.set.is_match(text.as_bytes()) {
+                continue;
+            }
+            let open = *open.get_or_insert_with(|| self.open_classes(views));
+            if g.classes & allowed & (open | g.ungated) == 0 {
                 continue;
             }
             for i in g.set.matches(text.as_bytes()).iter() {
@@ -382,10 +406,14 @@ mod tests {
         for s in samples {
             let v = views(s, 1024);
             let open = engine.open_classes(&v);
-            let gated = engine.find(&v, u8::MAX, open).map(|h| h.rule_id.to_owned());
-            let forced = engine
-                .find(&v, u8::MAX, u8::MAX)
+            let gated = engine
+                .find_gated(&v, u8::MAX, open)
                 .map(|h| h.rule_id.to_owned());
+            let forced = engine
+                .find_gated(&v, u8::MAX, u8::MAX)
+                .map(|h| h.rule_id.to_owned());
+            let lazy = engine.find(&v, u8::MAX).map(|h| h.rule_id.to_owned());
+            assert_eq!(lazy, gated, "{s:?}");
             assert!(
                 forced.is_some(),
                 "{s:?} matches no rule: not a useful sample"

@@ -9,6 +9,7 @@
 //! `curl -d` would send it), so omitting the header does not bypass inspection.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use quick_xml::events::Event;
@@ -81,7 +82,20 @@ struct Collector<'d> {
     /// Diagnostics mode (`Detector::explain_request`): every rule that matches each value,
     /// no cap.
     explain: bool,
+    /// Short values already found clean in this request ([`MEMO_MAX_LEN`]). A JSON array of
+    /// objects repeats its keys in every element, and enumerations (currencies, states, tags)
+    /// repeat too; the verdict only depends on the value (with no exclusions, every location
+    /// allows the same classes), so a repeat is not inspected again.
+    clean: HashSet<Box<str>, foldhash::fast::RandomState>,
+    /// Whether `clean` may be used: no exclusions and not in diagnostics mode.
+    memo: bool,
 }
+
+/// Values up to this many bytes are remembered as clean (keys, enumerations, identifiers);
+/// longer ones rarely repeat.
+const MEMO_MAX_LEN: usize = 64;
+/// At most this many clean values are remembered per request (bounded memory: 64 KiB of text).
+const MEMO_MAX_ENTRIES: usize = 1024;
 
 impl Collector<'_> {
     fn full(&self) -> bool {
@@ -94,7 +108,22 @@ impl Collector<'_> {
     }
 
     fn check_limited(&mut self, value: &str, loc: impl FnOnce() -> Location, max: usize) {
-        if self.full() || value.is_empty() || self.det.trivially_clean(value) {
+        if self.full() || value.is_empty() {
+            return;
+        }
+        let memo = self.memo && max == self.det.max_value_len && value.len() <= MEMO_MAX_LEN;
+        if memo && self.clean.contains(value) {
+            return;
+        }
+        let before = self.findings.len();
+        self.check_uncached(value, loc, max);
+        if memo && self.findings.len() == before && self.clean.len() < MEMO_MAX_ENTRIES {
+            self.clean.insert(value.into());
+        }
+    }
+
+    fn check_uncached(&mut self, value: &str, loc: impl FnOnce() -> Location, max: usize) {
+        if self.det.trivially_clean(value) {
             return;
         }
         // The location (a rendered JSONPath, a header name) is only needed for exclusions and
@@ -611,6 +640,8 @@ impl Detector {
             findings: Vec::new(),
             views: Views::default(),
             explain,
+            clean: HashSet::with_capacity_and_hasher(64, foldhash::fast::RandomState::default()),
+            memo: !explain && self.exclusions.is_empty(),
         };
         c.check(path, || Location::Path);
         if path.contains('+') && (c.findings.is_empty() || explain) {
