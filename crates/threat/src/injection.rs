@@ -261,7 +261,8 @@ impl Detector {
 fn may_be_sql(views: &Views) -> bool {
     let (text, sql_view, b) = (views.text.as_str(), views.sql.as_str(), views.text_bytes);
     // A quote, backtick, `#`, `--` or `/*`; the byte set answers most values without a search.
-    let marker = b.any(ByteSet::SINGLE_QUOTE | ByteSet::DOUBLE_QUOTE | ByteSet::BACKTICK | ByteSet::HASH)
+    let marker = b
+        .any(ByteSet::SINGLE_QUOTE | ByteSet::DOUBLE_QUOTE | ByteSet::BACKTICK | ByteSet::HASH)
         || (b.any(ByteSet::DASH) && text.contains("--"))
         || (b.any(ByteSet::SLASH) && b.any(ByteSet::STAR) && text.contains("/*"));
     marker && !wordy(sql_view)

@@ -35,7 +35,42 @@ struct CompiledRule {
     /// Whether the class gate must have fired for this rule to count (custom rules are not
     /// gated: nothing says they need the managed gate literals).
     gated: bool,
+    pattern: String,
     regex: Regex,
+}
+
+/// The group of `rules[idx]` matched against `view` (`None` without rules).
+fn group(
+    rules: &[CompiledRule],
+    view: View,
+    idx: Vec<usize>,
+) -> Result<Option<Group>, CompileError> {
+    if idx.is_empty() {
+        return Ok(None);
+    }
+    let (mut classes, mut ungated) = (0u8, 0u8);
+    for &i in &idx {
+        classes |= rules[i].class.bit();
+        if !rules[i].gated {
+            ungated |= rules[i].class.bit();
+        }
+    }
+    let set = RegexSetBuilder::new(idx.iter().map(|&i| rules[i].pattern.as_str()))
+        .unicode(false)
+        .size_limit(SET_SIZE_LIMIT)
+        .dfa_size_limit(SET_SIZE_LIMIT)
+        .build()
+        .map_err(|e| CompileError::Pattern {
+            rule_id: format!("{view:?} rule set"),
+            message: e.to_string(),
+        })?;
+    Ok(Some(Group {
+        view,
+        set,
+        rules: idx,
+        classes,
+        ungated,
+    }))
 }
 
 /// All active rules matched against one view.
@@ -65,6 +100,14 @@ pub(crate) struct PatternHit<'a, 'v> {
 pub(crate) struct PatternEngine {
     rules: Vec<CompiledRule>,
     groups: Vec<Group>,
+    /// For values whose `sql` and `path` views equal their `text` view (no SQL comment, no
+    /// slash, backslash or `$`: most prose, names and identifiers), the `text`, `sql` and
+    /// `path` rules in one set over `text`; index 1 also holds the `shell` rules, for values
+    /// whose `shell` view is `text` too (no quote, caret or backslash). One pass of a larger
+    /// set costs less than up to four passes over the same bytes. Other values run the
+    /// per-view `groups`. (Each merged set holds most rules: a few MiB of automata per
+    /// detector, so only these two common cases get one.)
+    merged: [Option<Group>; 2],
     gate: Option<AhoCorasick>,
     /// For each gate literal, the class bit it opens.
     gate_bits: Vec<u8>,
@@ -135,43 +178,38 @@ impl PatternEngine {
         );
 
         let mut rules = Vec::with_capacity(active.len());
-        let mut groups = Vec::new();
+        // Rule indices per view, in class order (the order `rules` is built in).
+        let mut by_view: [Vec<usize>; 4] = Default::default();
         for view in View::ALL {
-            let in_view: Vec<_> = active.iter().filter(|(d, _, _)| d.view == view).collect();
-            if in_view.is_empty() {
-                continue;
-            }
-            let mut idx = Vec::with_capacity(in_view.len());
-            let (mut classes, mut ungated) = (0u8, 0u8);
-            for (d, class, gated) in &in_view {
-                idx.push(rules.len());
-                classes |= class.bit();
-                if !gated {
-                    ungated |= class.bit();
-                }
+            for (d, class, gated) in active.iter().filter(|(d, _, _)| d.view == view) {
+                by_view[view as usize].push(rules.len());
                 rules.push(CompiledRule {
                     id: d.id.clone(),
                     class: *class,
                     gated: *gated,
+                    pattern: d.pattern.clone(),
                     regex: build_regex(&d.id, &d.pattern)?,
                 });
             }
-            let set = RegexSetBuilder::new(in_view.iter().map(|(d, _, _)| d.pattern.as_str()))
-                .unicode(false)
-                .size_limit(SET_SIZE_LIMIT)
-                .dfa_size_limit(SET_SIZE_LIMIT)
-                .build()
-                .map_err(|e| CompileError::Pattern {
-                    rule_id: format!("{view:?} rule set"),
-                    message: e.to_string(),
-                })?;
-            groups.push(Group {
-                view,
-                set,
-                rules: idx,
-                classes,
-                ungated,
-            });
+        }
+        let mut groups = Vec::new();
+        for view in View::ALL {
+            if let Some(g) = group(&rules, view, by_view[view as usize].clone())? {
+                groups.push(g);
+            }
+        }
+        let mut merged = [None, None];
+        for (slot, with_shell) in merged.iter_mut().zip([false, true]) {
+            let mut idx: Vec<usize> = [View::Text, View::Sql, View::Path]
+                .iter()
+                .flat_map(|v| by_view[*v as usize].iter().copied())
+                .collect();
+            if with_shell {
+                idx.extend(&by_view[View::Shell as usize]);
+            }
+            // Ascending rule order, as in the per-view groups.
+            idx.sort_unstable();
+            *slot = group(&rules, View::Text, idx)?;
         }
         let gate = if gate_lits.is_empty() {
             None
@@ -194,6 +232,7 @@ impl PatternEngine {
         Ok(PatternEngine {
             rules,
             groups,
+            merged,
             gate,
             gate_bits,
             ungated_mask,
@@ -246,8 +285,12 @@ impl PatternEngine {
     /// none, and for prose, which opens nearly every class anyway, scanning for the gate
     /// literals cost as much as the rule sets themselves. The answer is the same as filtering
     /// the groups by the gate first ([`PatternEngine::find_gated`], used by the tests).
-    pub(crate) fn find<'a, 'v>(&'a self, views: &'v Views, allowed: u8) -> Option<PatternHit<'a, 'v>> {
-        self.find_with(views, allowed, None)
+    pub(crate) fn find<'a, 'v>(
+        &'a self,
+        views: &'v Views,
+        allowed: u8,
+    ) -> Option<PatternHit<'a, 'v>> {
+        self.find_with(views, allowed, None, true)
     }
 
     /// [`PatternEngine::find`] with the gate `open` computed beforehand.
@@ -258,7 +301,17 @@ impl PatternEngine {
         allowed: u8,
         open: u8,
     ) -> Option<PatternHit<'a, 'v>> {
-        self.find_with(views, allowed, Some(open))
+        self.find_with(views, allowed, Some(open), true)
+    }
+
+    /// [`PatternEngine::find`] with one pass per view, never a merged set.
+    #[cfg(test)]
+    pub(crate) fn find_per_view<'a, 'v>(
+        &'a self,
+        views: &'v Views,
+        allowed: u8,
+    ) -> Option<PatternHit<'a, 'v>> {
+        self.find_with(views, allowed, None, false)
     }
 
     fn find_with<'a, 'v>(
@@ -266,9 +319,24 @@ impl PatternEngine {
         views: &'v Views,
         allowed: u8,
         mut open: Option<u8>,
+        merge: bool,
     ) -> Option<PatternHit<'a, 'v>> {
         let mut best: Option<(AttackClass, usize, &'v str)> = None;
-        for g in &self.groups {
+        let text = views.text.as_str();
+        let shell_same = views.shell == text;
+        // At most four groups: a merged set and the shell group, or one group per view.
+        let mut plan: [Option<&Group>; 4] = [None; 4];
+        if merge && views.sql == text && views.path == text {
+            plan[0] = self.merged[usize::from(shell_same)].as_ref();
+            if !shell_same {
+                plan[1] = self.groups.iter().find(|g| g.view == View::Shell);
+            }
+        } else {
+            for (slot, g) in plan.iter_mut().zip(&self.groups) {
+                *slot = Some(g);
+            }
+        }
+        for g in plan.into_iter().flatten() {
             if g.classes & allowed & open.map_or(u8::MAX, |o| o | g.ungated) == 0 {
                 continue;
             }
@@ -336,6 +404,38 @@ impl PatternEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The merged sets answer exactly what one pass per view answers (rule and fragment),
+        /// at every paranoia level, on values mixing words and attack syntax.
+        #[test]
+        fn merged_sets_match_per_view_passes(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                " ", "'", "\"", "/", "\\", "$", "^", ";", "|", "&", "(", ")", "<", ">", "=", "-",
+                "--", "/*", "*/", "#", "..", "or", "and", "union", "select", "from", "where",
+                "1", "x", "sleep(5)", "etc", "passwd", "cat", "id", "ls", "script", "alert(1)",
+                "onerror", "javascript:", "{{", "}}", "${", "jndi:", "é", "’",
+            ]), 0..12),
+            paranoia in 1u8..=3,
+        ) {
+            let engine = engines()[usize::from(paranoia - 1)].as_ref();
+            let v = crate::injection::decode::views(&parts.concat(), 1024);
+            let merged = engine.find(&v, u8::MAX).map(|h| (h.rule_id, h.range));
+            let per_view = engine.find_per_view(&v, u8::MAX).map(|h| (h.rule_id, h.range));
+            proptest::prop_assert_eq!(merged, per_view);
+        }
+    }
+
+    /// Engines for paranoia 1 to 3, compiled once for the property test.
+    fn engines() -> &'static [Box<PatternEngine>; 3] {
+        static ENGINES: std::sync::OnceLock<[Box<PatternEngine>; 3]> = std::sync::OnceLock::new();
+        ENGINES.get_or_init(|| {
+            let files = managed_rules().expect("rules parse");
+            [1, 2, 3].map(|p| {
+                Box::new(PatternEngine::compile(&files, &[], u8::MAX, p).expect("rules compile"))
+            })
+        })
+    }
     use crate::injection::decode::views;
     use crate::injection::rules::managed_rules;
 
@@ -414,6 +514,10 @@ mod tests {
                 .map(|h| h.rule_id.to_owned());
             let lazy = engine.find(&v, u8::MAX).map(|h| h.rule_id.to_owned());
             assert_eq!(lazy, gated, "{s:?}");
+            let per_view = engine
+                .find_per_view(&v, u8::MAX)
+                .map(|h| h.rule_id.to_owned());
+            assert_eq!(per_view, gated, "{s:?}");
             assert!(
                 forced.is_some(),
                 "{s:?} matches no rule: not a useful sample"
