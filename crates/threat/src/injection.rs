@@ -195,7 +195,7 @@ impl Detector {
             });
         }
         if allowed & AttackClass::Xss.bit() != 0
-            && may_be_html(&views)
+            && may_be_html(views)
             && self
                 .tokens
                 .xss(without_plain_styles(&views.decoded).as_bytes())
