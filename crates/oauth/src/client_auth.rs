@@ -17,6 +17,7 @@ use quick_cache::sync::Cache;
 use zeroize::Zeroizing;
 
 use crate::error::OAuthError;
+use crate::mtls::PeerCertificate;
 use crate::params::Params;
 
 /// How the client authenticated.
@@ -26,6 +27,19 @@ pub enum AuthMethod {
     SecretBasic,
     /// Form parameters.
     SecretPost,
+    /// A verified TLS client certificate matching the registration (RFC 8705 §2.1).
+    TlsClientAuth,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 / RFC 8414 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SecretBasic => "client_secret_basic",
+            Self::SecretPost => "client_secret_post",
+            Self::TlsClientAuth => "tls_client_auth",
+        }
+    }
 }
 
 /// Presented credentials.
@@ -109,6 +123,9 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(2);
 pub(crate) struct ClientCache {
     keyring: Arc<Keyring>,
     cache: Cache<(KeyHash, KeyHash), (Arc<OAuthClient>, Instant)>,
+    /// `tls_client_auth` successes by client id and certificate thumbprint (a cache of its own:
+    /// a thumbprint is public, so it must never be usable as a secret of the other one).
+    by_cert: Cache<(KeyHash, Arc<str>), (Arc<OAuthClient>, Instant)>,
 }
 
 impl ClientCache {
@@ -116,7 +133,24 @@ impl ClientCache {
         Self {
             keyring,
             cache: Cache::new(10_000),
+            by_cert: Cache::new(10_000),
         }
+    }
+
+    /// A client that authenticated with the certificate `x5t` moments ago.
+    pub(crate) fn cached(&self, id: &str, x5t: &str) -> Option<OAuthClient> {
+        let (client, at) = self
+            .by_cert
+            .get(&(self.keyring.hash_credential(id), x5t.into()))?;
+        (at.elapsed() < CLIENT_CACHE_TTL).then(|| (*client).clone())
+    }
+
+    /// Remembers a certificate authentication.
+    pub(crate) fn remember(&self, id: &str, x5t: &str, client: &OAuthClient) {
+        self.by_cert.insert(
+            (self.keyring.hash_credential(id), x5t.into()),
+            (Arc::new(client.clone()), Instant::now()),
+        );
     }
 }
 
@@ -126,7 +160,11 @@ pub(crate) async fn authenticate(
     clients: &ClientCache,
     headers: &HeaderMap,
     params: &Params,
+    peer: Option<&PeerCertificate>,
 ) -> Result<(OAuthClient, AuthMethod, String), OAuthError> {
+    if let Some(r) = crate::mtls::authenticate(store, clients, headers, params, peer).await {
+        return r;
+    }
     let p = presented(headers, params)?;
     let key = (
         clients.keyring.hash_credential(&p.id),
@@ -135,10 +173,12 @@ pub(crate) async fn authenticate(
     if let Some((client, at)) = clients.cache.get(&key)
         && at.elapsed() < CLIENT_CACHE_TTL
     {
+        permitted(&client, p.method)?;
         return Ok(((*client).clone(), p.method, p.id));
     }
     match store.authenticate_oauth_client(&p.id, &p.secret).await {
         Ok(client) => {
+            permitted(&client, p.method)?;
             clients
                 .cache
                 .insert(key, (Arc::new(client.clone()), Instant::now()));
@@ -155,6 +195,18 @@ pub(crate) async fn authenticate(
             )
         }
     }
+}
+
+/// The app may use `method` (`token_endpoint_auth_method`); Basic failures carry their
+/// challenge.
+fn permitted(client: &OAuthClient, method: AuthMethod) -> Result<(), OAuthError> {
+    crate::auth_method::permitted(client, method).map_err(|e| {
+        if method == AuthMethod::SecretBasic {
+            e.basic()
+        } else {
+            e
+        }
+    })
 }
 
 #[cfg(test)]

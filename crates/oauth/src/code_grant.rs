@@ -153,6 +153,7 @@ pub(crate) async fn authorization_code(
     client: &OAuthClient,
     presented_client_id: &str,
     params: &Params,
+    x5t: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let code = params.require("code", "code is required")?;
     let redirect_uri = params.require("redirect_uri", "redirect_uri is required")?;
@@ -210,7 +211,7 @@ pub(crate) async fn authorization_code(
         family_id: &record.family_id,
         parent_id: None,
         code_id: Some(&record.id),
-        cnf_x5t: None,
+        cnf_x5t: x5t,
         cnf_jkt: None,
         now,
         claims,
@@ -257,6 +258,7 @@ pub(crate) async fn refresh_token(
     server: &AuthorizationServer,
     client: &OAuthClient,
     params: &Params,
+    x5t: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let presented = params.require("refresh_token", "refresh_token is required")?;
     let store_err = |e: StoreError| OAuthError::from_store(&e);
@@ -300,7 +302,8 @@ pub(crate) async fn refresh_token(
         family_id: &old.family_id,
         parent_id: Some(&old.id),
         code_id: old.code_id.as_deref(),
-        cnf_x5t: old.cnf_x5t.as_deref(),
+        // The new tokens are bound to the certificate of this request (RFC 8705 §3).
+        cnf_x5t: x5t,
         cnf_jkt: old.cnf_jkt.as_deref(),
         now: SystemTime::now(),
         claims,

@@ -14,6 +14,11 @@ use crate::server::AuthorizationServer;
 pub(crate) async fn metadata(State(server): State<Arc<AuthorizationServer>>) -> Response {
     let s = &server.settings;
     let algs: Vec<&str> = vec![portcullis_jose::alg_name_of(s.signing.algorithm)];
+    let mtls = s.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+    let mut auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    if mtls {
+        auth_methods.push("tls_client_auth");
+    }
     let body = serde_json::json!({
         "issuer": s.issuer,
         "authorization_endpoint": s.endpoint("/oauth2/authorize"),
@@ -29,9 +34,10 @@ pub(crate) async fn metadata(State(server): State<Arc<AuthorizationServer>>) -> 
         "id_token_signing_alg_values_supported": algs,
         "scopes_supported": ["openid", "profile", "email"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "name", "email", "email_verified"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "tls_client_certificate_bound_access_tokens": mtls,
         "code_challenge_methods_supported": ["S256"],
         "access_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": true,

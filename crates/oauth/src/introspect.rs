@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -17,15 +17,18 @@ use serde_json::{Value, json};
 use crate::client_auth::authenticate;
 use crate::error::{OAuthError, no_store};
 use crate::mint::unix;
+use crate::mtls::PeerCertificate;
 use crate::params::Params;
 use crate::server::AuthorizationServer;
 
 pub(crate) async fn handle(
     State(server): State<Arc<AuthorizationServer>>,
     headers: HeaderMap,
+    peer: Option<Extension<PeerCertificate>>,
     body: Bytes,
 ) -> Response {
-    match introspect(&server, &headers, &body).await {
+    let peer = peer.as_ref().map(|Extension(p)| p);
+    match introspect(&server, &headers, peer, &body).await {
         Ok(v) => {
             let mut resp = Json(v).into_response();
             no_store(&mut resp);
@@ -38,10 +41,18 @@ pub(crate) async fn handle(
 async fn introspect(
     server: &AuthorizationServer,
     headers: &HeaderMap,
+    peer: Option<&PeerCertificate>,
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let params = Params::from_form(headers, body)?;
-    authenticate(server.store.as_ref(), &server.clients, headers, &params).await?;
+    authenticate(
+        server.store.as_ref(),
+        &server.clients,
+        headers,
+        &params,
+        peer,
+    )
+    .await?;
     let token = params.require("token", "token is required")?;
     let hash = server.keyring.hash_credential(token);
     let record = server

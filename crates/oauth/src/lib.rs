@@ -20,6 +20,7 @@
 //!
 //! See docs/oauth.md.
 
+mod auth_method;
 mod authorize;
 mod client_auth;
 mod code_grant;
@@ -30,6 +31,7 @@ mod html;
 mod introspect;
 pub mod keys;
 mod mint;
+pub mod mtls;
 pub mod pairwise;
 mod params;
 mod pkce;
@@ -43,6 +45,7 @@ mod token;
 mod userinfo;
 mod writer;
 
+pub use auth_method::AUTH_METHOD_ATTRIBUTE;
 pub use client_auth::{AuthMethod, CLIENT_CACHE_TTL};
 pub use error::OAuthError;
 pub use keys::{KeySnapshot, SigningKeys};

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -13,15 +13,18 @@ use portcullis_store::TokenKind;
 
 use crate::client_auth::authenticate;
 use crate::error::{OAuthError, no_store};
+use crate::mtls::PeerCertificate;
 use crate::params::Params;
 use crate::server::AuthorizationServer;
 
 pub(crate) async fn handle(
     State(server): State<Arc<AuthorizationServer>>,
     headers: HeaderMap,
+    peer: Option<Extension<PeerCertificate>>,
     body: Bytes,
 ) -> Response {
-    match revoke(&server, &headers, &body).await {
+    let peer = peer.as_ref().map(|Extension(p)| p);
+    match revoke(&server, &headers, peer, &body).await {
         Ok(()) => {
             let mut resp = StatusCode::OK.into_response();
             no_store(&mut resp);
@@ -34,11 +37,18 @@ pub(crate) async fn handle(
 async fn revoke(
     server: &AuthorizationServer,
     headers: &HeaderMap,
+    peer: Option<&PeerCertificate>,
     body: &[u8],
 ) -> Result<(), OAuthError> {
     let params = Params::from_form(headers, body)?;
-    let (client, _, _) =
-        authenticate(server.store.as_ref(), &server.clients, headers, &params).await?;
+    let (client, _, _) = authenticate(
+        server.store.as_ref(),
+        &server.clients,
+        headers,
+        &params,
+        peer,
+    )
+    .await?;
     let token = params.require("token", "token is required")?;
     let hash = server.keyring.hash_credential(token);
     let store_err = |e: portcullis_store::StoreError| OAuthError::from_store(&e);

@@ -12,9 +12,11 @@ use axum::routing::{get, post};
 use portcullis_store::{Keyring, OAuthRepository, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::ServiceExt;
 
 use crate::client_auth::ClientCache;
 use crate::keys::SigningKeys;
+use crate::mtls::PeerCertificate;
 use crate::resolver::LocalTokens;
 use crate::settings::Settings;
 use crate::writer::TokenWriter;
@@ -152,7 +154,6 @@ pub async fn serve(
         }
         return;
     };
-    let service = hyper_util::service::TowerToHyperService::new(router);
     tokio::pin!(stopped);
     loop {
         let (tcp, _) = tokio::select! {
@@ -167,13 +168,29 @@ pub async fn serve(
             () = &mut stopped => return,
         };
         let acceptor = acceptor.clone();
-        let service = service.clone();
+        let router = router.clone();
         tokio::spawn(async move {
             let Ok(Ok(stream)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
             else {
                 return;
             };
+            // The client certificate rustls verified (if any), once per connection, for the
+            // handlers (tls_client_auth, certificate-bound tokens).
+            let peer = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| PeerCertificate::new(c.as_ref()));
+            let service = hyper_util::service::TowerToHyperService::new(router.map_request(
+                move |mut req: http::Request<hyper::body::Incoming>| {
+                    if let Some(p) = &peer {
+                        req.extensions_mut().insert(p.clone());
+                    }
+                    req
+                },
+            ));
             let io = hyper_util::rt::TokioIo::new(stream);
             let builder =
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::HeaderMap;
@@ -17,6 +17,7 @@ use crate::code_grant;
 use crate::error::{OAuthError, no_store};
 use crate::grant::{self, Grant};
 use crate::mint::{ACCESS_TOKEN_MARKER, Issue, random_id, random_secret, store_failed};
+use crate::mtls::PeerCertificate;
 use crate::params::Params;
 use crate::server::AuthorizationServer;
 use crate::settings::TokenFormat;
@@ -24,9 +25,11 @@ use crate::settings::TokenFormat;
 pub(crate) async fn handle(
     State(server): State<Arc<AuthorizationServer>>,
     headers: HeaderMap,
+    peer: Option<Extension<PeerCertificate>>,
     body: Bytes,
 ) -> Response {
-    match dispatch(&server, &headers, &body).await {
+    let peer = peer.as_ref().map(|Extension(p)| p);
+    match dispatch(&server, &headers, peer, &body).await {
         Ok(json) => {
             let mut resp = Json(json).into_response();
             no_store(&mut resp);
@@ -39,18 +42,28 @@ pub(crate) async fn handle(
 async fn dispatch(
     server: &AuthorizationServer,
     headers: &HeaderMap,
+    peer: Option<&PeerCertificate>,
     body: &[u8],
 ) -> Result<Value, OAuthError> {
     let params = Params::from_form(headers, body)?;
     let grant_type = params.require("grant_type", "grant_type is required")?;
-    let (client, _method, presented_id) =
-        authenticate(server.store.as_ref(), &server.clients, headers, &params).await?;
+    let (client, _method, presented_id) = authenticate(
+        server.store.as_ref(),
+        &server.clients,
+        headers,
+        &params,
+        peer,
+    )
+    .await?;
+    // RFC 8705 §3: a verified client certificate binds the access tokens, whatever the
+    // authentication method.
+    let x5t = peer.map(PeerCertificate::x5t);
     match grant_type {
-        "client_credentials" => client_credentials(server, &client, &params).await,
+        "client_credentials" => client_credentials(server, &client, &params, x5t).await,
         "authorization_code" => {
-            code_grant::authorization_code(server, &client, &presented_id, &params).await
+            code_grant::authorization_code(server, &client, &presented_id, &params, x5t).await
         }
-        "refresh_token" => code_grant::refresh_token(server, &client, &params).await,
+        "refresh_token" => code_grant::refresh_token(server, &client, &params, x5t).await,
         _ => Err(OAuthError::unsupported_grant_type()),
     }
 }
@@ -60,6 +73,7 @@ async fn client_credentials(
     server: &AuthorizationServer,
     client: &OAuthClient,
     params: &Params,
+    x5t: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let requested = grant::parse_scope(params.get("scope"))?;
     let grant = grant::decide(client, requested.as_deref())?;
@@ -73,7 +87,7 @@ async fn client_credentials(
         family_id: &family,
         parent_id: None,
         code_id: None,
-        cnf_x5t: None,
+        cnf_x5t: x5t,
         cnf_jkt: None,
         now: SystemTime::now(),
         claims: Map::new(),

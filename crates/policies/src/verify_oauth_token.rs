@@ -15,6 +15,9 @@
 //! - **External introspection** (`introspection`): opaque tokens of another authorization
 //!   server are resolved through its RFC 7662 endpoint, answers cached the same way.
 //!
+//! - **Certificate-bound tokens** (RFC 8705, `cnf.x5t#S256`, opaque, JWT or introspected) are
+//!   accepted only over TLS with the same verified client certificate ([`mtls`]).
+//!
 //! Errors (problem+json): 401 `token.missing` / `token.invalid` / `token.expired` with
 //! `WWW-Authenticate: Bearer realm="…", error="invalid_token"` (none for a missing token, RFC
 //! 6750 §3.1), 503 `gateway.unavailable` while the store cannot be read. Phase: request.
@@ -291,6 +294,13 @@ impl Policy for VerifyOAuthToken {
                     .with_detail("access tokens cannot be checked right now"));
             }
         };
+        if !mtls::holder_presented_certificate(&info, ex) {
+            return Err(self.invalid(
+                GatewayError::token_invalid(),
+                "certificate_mismatch",
+                "token is bound to a client certificate that this request did not present",
+            ));
+        }
         let owner = info.owner.as_ref();
         ex.ctx.identity = Some(Identity {
             app_id: owner.map_or(info.client_id.as_str(), |o| &o.app_id).into(),
@@ -309,5 +319,6 @@ impl Policy for VerifyOAuthToken {
     }
 }
 
+mod mtls;
 #[cfg(test)]
 mod tests;
