@@ -1,7 +1,8 @@
 //! Client authentication at the token, introspection and revocation endpoints:
 //! `client_secret_basic` (RFC 6749 §2.3.1: `Authorization: Basic`, id and secret each
 //! form-urlencoded before base64) and `client_secret_post` (form parameters). Exactly one
-//! method per request: using two is `invalid_request` (§2.3).
+//! method per request: using two is `invalid_request` (§2.3). `tls_client_auth` (RFC 8705) lives
+//! in [`crate::mtls`]; which methods an app may use, in [`crate::auth_method`].
 //!
 //! The client id is the app credential's consumer key and the secret its consumer secret; the
 //! store compares keyed hashes in constant time ([`OAuthRepository::authenticate_oauth_client`]).

@@ -75,9 +75,11 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 (`Authorization: Bearer`). Opaque tokens are looked up once and then cached \
                 (bounded, until expiry or 30 s); JWT access tokens are verified against the \
                 server's published keys (`typ: at+jwt`, pinned asymmetric algorithms). Sets the \
-                calling app and the token's scopes for `require-scopes`. Rejects with 401 \
-                (`token.missing`, `token.invalid`, `token.expired`) and a `WWW-Authenticate: \
-                Bearer` challenge. See docs/oauth.md.",
+calling app and the token's scopes for `require-scopes`. A certificate-bound token \
+                (RFC 8705 `cnf.x5t#S256`) is accepted only over a listener with `tls.client_ca` \
+                and the same client certificate (`token.invalid`, reason \
+                `certificate_mismatch`). Rejects with 401 (`token.missing`, `token.invalid`, \
+                `token.expired`) and a `WWW-Authenticate: Bearer` challenge. See docs/oauth.md.",
         yaml: "\
 - verify-oauth-token:
     leeway: 30s
