@@ -12,11 +12,13 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use portcullis_store::{
-    Actor, AppSpec, Attributes, CatalogRepository, CredentialSpec, DeveloperSpec,
+    Actor, AppSpec, Attributes, CatalogRepository, CredentialSpec, DeveloperSpec, OAuthRepository,
 };
 use portcullis_test_support::mtls::{ClientIdentity, TestCa, TestCert, send_tls};
 use portcullis_test_support::oauth::{OAuthClient, oauth_product};
 use portcullis_test_support::{Recorder, Reply, TestGateway, get};
+
+const REDIRECT: &str = "https://client.example/cb";
 
 struct Pki {
     dir: tempfile::TempDir,
@@ -78,7 +80,7 @@ async fn client(
             "dev@example.com",
             &AppSpec {
                 name: name.into(),
-                callback_urls: vec![],
+                callback_urls: vec![REDIRECT.into()],
                 attributes,
             },
         )
@@ -521,5 +523,152 @@ apis:
         assert_refused(&r);
     }
     assert_eq!(up.count(), 1);
+    gw.stop().await;
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn hidden(page: &Reply, name: &str) -> String {
+    let body = String::from_utf8_lossy(&page.body);
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        + marker.len();
+    let end = start + body[start..].find('"').unwrap();
+    body[start..end].replace("&amp;", "&")
+}
+
+/// The `cnf.x5t#S256` of an access token, by introspection (`None`: unbound).
+async fn bound_to(gw: &TestGateway, p: &Pki, c: &OAuthClient, token: &str) -> Option<String> {
+    let r = send_tls(
+        as_addr(gw),
+        &p.server_ca,
+        None,
+        form("/oauth2/introspect", &format!("token={token}"), Some(c)),
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(r["active"], true, "{r}");
+    r["cnf"]["x5t#S256"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn code_and_refresh_grants_bind_to_the_certificate_of_each_token_request() {
+    use sha2::Digest;
+    let up = Recorder::start("up").await;
+    let p = pki();
+    let gw = TestGateway::start(&config(&p, &up.url())).await;
+    catalog(&gw).await;
+    let c = client(&gw, "shop", "orders", &[]).await;
+    let store = gw.store().await;
+    store
+        .create_oauth_user(
+            &Actor::system(),
+            "ann",
+            "correct horse battery",
+            &serde_json::Map::new(),
+        )
+        .await
+        .unwrap();
+    let first = p.client_ca.client_cert(&identity(&[("CN", "first")], &[]));
+    let second = p.client_ca.client_cert(&identity(&[("CN", "second")], &[]));
+    let tls = |req| send_tls(as_addr(&gw), &p.server_ca, None, req);
+    let verifier = "a-verifier-of-at-least-forty-three-characters-0123456789";
+    let challenge = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let page = tls(Request::get(format!(
+        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&state=s&scope=orders.read&code_challenge={challenge}&code_challenge_method=S256",
+        enc(&c.id),
+        enc(REDIRECT)
+    ))
+    .header("host", "localhost")
+    .body(Full::new(Bytes::new()))
+    .unwrap())
+    .await
+    .unwrap();
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let consent = tls(form(
+        "/oauth2/authorize",
+        &format!(
+            "step=login&ticket={}&username=ann&password={}",
+            enc(&hidden(&page, "ticket")),
+            enc("correct horse battery")
+        ),
+        None,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        consent.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&consent.body)
+    );
+    let done = tls(form(
+        "/oauth2/authorize",
+        &format!(
+            "step=consent&ticket={}&decision=approve",
+            enc(&hidden(&consent, "ticket"))
+        ),
+        None,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(done.status, 303);
+    let location = done.header("location").unwrap();
+    let code = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+
+    // The code exchange with the first certificate binds to it.
+    let r = send_tls(
+        as_addr(&gw),
+        &p.server_ca,
+        Some(&first),
+        form(
+            "/oauth2/token",
+            &format!(
+                "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={verifier}",
+                enc(&code),
+                enc(REDIRECT)
+            ),
+            Some(&c),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        bound_to(&gw, &p, &c, &access).await,
+        Some(first.thumbprint())
+    );
+    let mut refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // Each refresh binds the new access token to the certificate of that refresh request.
+    for (cert, want) in [(Some(&second), Some(second.thumbprint())), (None, None)] {
+        let r = send_tls(
+            as_addr(&gw),
+            &p.server_ca,
+            cert,
+            form(
+                "/oauth2/token",
+                &format!("grant_type=refresh_token&refresh_token={}", enc(&refresh)),
+                Some(&c),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let body = r.json();
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(bound_to(&gw, &p, &c, access).await, want);
+        refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    }
     gw.stop().await;
 }
