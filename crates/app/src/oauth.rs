@@ -11,8 +11,8 @@ use portcullis_config::AuthorizationServerSpec;
 use portcullis_config::authorization_server::AccessTokenFormat;
 use portcullis_config::client_certs::ClientCertSpec;
 use portcullis_oauth::{
-    Algorithm, AuthorizationServer, LocalTokens, Settings, SigningKeys, SigningSettings,
-    TlsSettings, TokenFormat,
+    Algorithm, AuthorizationServer, LocalTokens, LoginSettings, ProviderSettings, Settings,
+    SigningKeys, SigningSettings, TlsSettings, TokenFormat,
 };
 use portcullis_store::{Keyring, OAuthRepository};
 use tokio::net::TcpListener;
@@ -47,6 +47,33 @@ fn settings(spec: &AuthorizationServerSpec) -> Settings {
             .unwrap_or(Algorithm::RS256),
         rotate_every: spec.rotate_every,
         publish_ahead: spec.publish_ahead,
+    };
+    s.login = LoginSettings {
+        local_users: spec.login.local_users,
+        providers: spec
+            .login
+            .providers
+            .iter()
+            .map(|p| ProviderSettings {
+                name: p.name.clone(),
+                display_name: p.display_name.clone(),
+                issuer: p.issuer.clone(),
+                client_id: p.client_id.clone(),
+                client_secret: p.client_secret.expose().to_owned(),
+                scopes: p.scopes.clone(),
+                claims: p
+                    .claims
+                    .iter()
+                    .map(|(l, r)| (l.clone(), r.clone()))
+                    .collect(),
+                // Validated against the asymmetric names by the config.
+                algorithms: p
+                    .algorithms
+                    .iter()
+                    .filter_map(|a| a.parse::<Algorithm>().ok())
+                    .collect(),
+            })
+            .collect(),
     };
     s
 }

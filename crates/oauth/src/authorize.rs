@@ -83,6 +83,22 @@ fn back(
     resp
 }
 
+/// An error redirect to a client whose redirect URI was validated (login federation's callback).
+pub(crate) fn error_redirect(
+    server: &AuthorizationServer,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    desc: &str,
+) -> Response {
+    back(
+        server,
+        redirect_uri,
+        state,
+        &[("error", error), ("error_description", desc)],
+    )
+}
+
 fn redirect_error(server: &AuthorizationServer, r: &Partial, error: &str, desc: &str) -> Response {
     back(
         server,
@@ -132,7 +148,13 @@ pub(crate) async fn get(
     match validate(&client, client_id, &params) {
         Ok(request) => {
             let t = ticket::seal(&server.keyring, "login", &request, LOGIN_TTL);
-            html::login(&client.app_name, &t, None)
+            html::login(
+                http::StatusCode::OK,
+                &client.app_name,
+                &t,
+                None,
+                &server.federation,
+            )
         }
         Err((error, desc)) => redirect_error(&server, &partial, error, desc),
     }
@@ -208,11 +230,15 @@ pub(crate) async fn post(
     match form.get("step") {
         Some("login") => login(&server, &form).await,
         Some("consent") => consent(&server, &form).await,
+        Some("federate") => crate::federation::start(&server, &form).await,
         _ => html::error_page("the form is malformed"),
     }
 }
 
 async fn login(server: &AuthorizationServer, form: &Params) -> Response {
+    if !server.federation.local_users() {
+        return html::error_page("sign-in with a password is not offered here");
+    }
     let Some(t) = form.get("ticket") else {
         return html::error_page("the form is malformed");
     };
@@ -225,9 +251,11 @@ async fn login(server: &AuthorizationServer, form: &Params) -> Response {
     };
     let (Some(username), Some(password)) = (form.get("username"), form.get("password")) else {
         return html::login(
+            http::StatusCode::UNAUTHORIZED,
             &client.app_name,
             t,
             Some("Enter your username and password."),
+            &server.federation,
         );
     };
     let user = match server
@@ -237,22 +265,49 @@ async fn login(server: &AuthorizationServer, form: &Params) -> Response {
     {
         Ok(u) => u,
         Err(StoreError::Unauthorized) => {
-            return html::login(&client.app_name, t, Some("Wrong username or password."));
+            return html::login(
+                http::StatusCode::UNAUTHORIZED,
+                &client.app_name,
+                t,
+                Some("Wrong username or password."),
+                &server.federation,
+            );
         }
         Err(e) => {
             tracing::warn!(error = %e, "authorize: user login failed");
             return html::error_page("the authorization server is temporarily unavailable");
         }
     };
+    let shown = user.username.clone();
+    consent_page(
+        server,
+        &client.app_name,
+        request,
+        user.id,
+        shown,
+        crate::mint::unix(SystemTime::now()),
+    )
+}
+
+/// The consent page for `user_id` (shown as `shown`), who authenticated at `auth_time`
+/// (password login or login federation).
+pub(crate) fn consent_page(
+    server: &AuthorizationServer,
+    app_name: &str,
+    request: AuthRequest,
+    user_id: String,
+    shown: String,
+    auth_time: u64,
+) -> Response {
     let scopes = request.scopes.clone();
     let consent = Consent {
         request,
-        user_id: user.id,
-        username: user.username.clone(),
-        auth_time: crate::mint::unix(SystemTime::now()),
+        user_id,
+        username: shown,
+        auth_time,
     };
     let ct = ticket::seal(&server.keyring, "consent", &consent, CONSENT_TTL);
-    html::consent(&client.app_name, &user.username, &scopes, &ct)
+    html::consent(app_name, &consent.username, &scopes, &ct)
 }
 
 async fn consent(server: &AuthorizationServer, form: &Params) -> Response {

@@ -62,21 +62,21 @@ pub(crate) fn error_page(message: &str) -> Response {
     )
 }
 
-/// The login form.
-pub(crate) fn login(app: &str, ticket: &str, error: Option<&str>) -> Response {
+/// The login page: the password form (when the built-in user store is offered) and one
+/// "Sign in with …" button per external provider (login federation).
+pub(crate) fn login(
+    status: StatusCode,
+    app: &str,
+    ticket: &str,
+    error: Option<&str>,
+    methods: &crate::federation::Federation,
+) -> Response {
     let err = error.map_or(String::new(), |e| {
         format!("<p class=\"error\">{}</p>", esc(e))
     });
-    page(
-        if error.is_some() {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::OK
-        },
-        "Sign in",
-        &format!(
-            "<h1>Sign in to continue to {}</h1>{err}\
-             <form method=\"post\" action=\"/oauth2/authorize\">\
+    let password = if methods.local_users() {
+        format!(
+            "<form method=\"post\" action=\"/oauth2/authorize\">\
              <input type=\"hidden\" name=\"step\" value=\"login\">\
              <input type=\"hidden\" name=\"ticket\" value=\"{}\">\
              <label for=\"username\">Username</label>\
@@ -84,8 +84,33 @@ pub(crate) fn login(app: &str, ticket: &str, error: Option<&str>) -> Response {
              <label for=\"password\">Password</label>\
              <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
              <button type=\"submit\">Sign in</button></form>",
-            esc(app),
             esc(ticket)
+        )
+    } else {
+        String::new()
+    };
+    let providers: String = methods
+        .choices()
+        .into_iter()
+        .map(|(name, display)| {
+            format!(
+                "<form method=\"post\" action=\"/oauth2/authorize\" class=\"provider\">\
+                 <input type=\"hidden\" name=\"step\" value=\"federate\">\
+                 <input type=\"hidden\" name=\"ticket\" value=\"{}\">\
+                 <input type=\"hidden\" name=\"provider\" value=\"{}\">\
+                 <button type=\"submit\">Sign in with {}</button></form>",
+                esc(ticket),
+                esc(name),
+                esc(display)
+            )
+        })
+        .collect();
+    page(
+        status,
+        "Sign in",
+        &format!(
+            "<h1>Sign in to continue to {}</h1>{err}{password}{providers}",
+            esc(app)
         ),
     )
 }

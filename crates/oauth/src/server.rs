@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::client_auth::ClientCache;
+use crate::federation::{self, Federation};
 use crate::keys::SigningKeys;
 use crate::mtls::PeerCertificate;
 use crate::resolver::LocalTokens;
@@ -34,6 +35,7 @@ pub struct AuthorizationServer {
     pub(crate) tokens: Arc<LocalTokens>,
     pub(crate) writer: TokenWriter,
     pub(crate) clients: ClientCache,
+    pub(crate) federation: Federation,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -61,10 +63,12 @@ impl AuthorizationServer {
             keys.clone(),
             Some(settings.issuer.clone()),
         );
+        let federation = Federation::new(&settings.login);
         Ok(Arc::new(Self {
             settings,
             writer: TokenWriter::spawn(store.clone()),
             clients: ClientCache::new(keyring.clone()),
+            federation,
             store,
             keyring,
             keys,
@@ -89,6 +93,7 @@ impl AuthorizationServer {
                 "/oauth2/authorize",
                 get(authorize::get).post(authorize::post),
             )
+            .route(federation::CALLBACK_PATH, get(federation::callback))
             .route("/oauth2/token", post(token::handle))
             .route(
                 "/oauth2/userinfo",

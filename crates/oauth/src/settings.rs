@@ -90,6 +90,8 @@ pub struct Settings {
     pub id_token_lifetime: Duration,
     /// Signing keys.
     pub signing: SigningSettings,
+    /// Sign-in methods of the login page (built-in users, external OpenID providers).
+    pub login: crate::federation::settings::LoginSettings,
 }
 
 impl Settings {
@@ -105,6 +107,7 @@ impl Settings {
             code_lifetime: Duration::from_secs(60),
             id_token_lifetime: Duration::from_secs(300),
             signing: SigningSettings::default(),
+            login: Default::default(),
         }
     }
 
