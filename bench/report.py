@@ -4,6 +4,7 @@
     report.py median-rps RAW_DIR SCENARIO   # median req/s of one scenario (for the open-loop rate)
     report.py markdown RAW_DIR              # the full report on stdout
     report.py threat RAW_DIR                # only the 10 KB JSON POST scenarios (THREAT_ONLY=1)
+    report.py oauth RAW_DIR                 # only S2 and the token scenarios (OAUTH_ONLY=1)
 """
 
 import csv
@@ -22,7 +23,13 @@ NAMES = {
     "S3": "S3 Portcullis + verify-api-key + spike-arrest + access log",
     "S2P": "S2P Portcullis, plain proxy, POST of a 10 KB JSON order",
     "S5": "S5 Portcullis + json-threat-protection + injection-protection + openapi-validation, same POST",
+    "S6R": "S6R verify-oauth-token, RS256 JWT access token",
+    "S6E": "S6E verify-oauth-token, ES256 JWT access token",
+    "S7R": "S7R verify-jwt (JWKS over HTTP), RS256 JWT",
+    "S7E": "S7E verify-jwt (JWKS over HTTP), ES256 JWT",
+    "S8": "S8 verify-oauth-token + phantom-token (opaque in, cached RS256 JWT out)",
 }
+OAUTH = ("S6R", "S6E", "S7R", "S7E", "S8")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -180,6 +187,10 @@ def markdown(raw: Path) -> str:
         held = int(held.group(1)) if held else 0
         line("RSS with 10,000 idle keep-alive connections", "≤ 64 MiB", f"{a:.1f} MiB with {held:,} open", a <= 64 and held >= 10_000)
 
+    if any(s in closed for s in OAUTH):
+        o.append("")
+        o.extend(oauth_lines(closed))
+
     allruns = [r for rs in list(closed.values()) + list(opened.values()) for r in rs]
     loud = [r for r in allruns if not r["gate_ok"]]
     other = statistics.median(r["cpu1_other"] for r in allruns)
@@ -222,6 +233,42 @@ def threat(raw: Path) -> str:
     return "\n".join(o) + "\n"
 
 
+def oauth_lines(closed: dict) -> list:
+    """The token scenarios against S2 (plain proxy, same run): ratio and added CPU per request."""
+    base, base_us = med(closed["S2"], "rps"), med(closed["S2"], "sut_us")
+    o = ["## Token-protected proxy vs plain proxy (same run; target ≥ 0.9 × S2)\n"]
+    o.append("| scenario | req/s median (min–max) | ÷ S2 | met | CPU-µs/req proxy | added over S2 | p99 ms | errors |")
+    o.append("|---|---|---|---|---|---|---|---|")
+    for s in ("S2",) + OAUTH:
+        if s not in closed:
+            continue
+        rs = closed[s]
+        ratio = med(rs, "rps") / base
+        met = "-" if s == "S2" else ("yes" if ratio >= 0.9 else "**no**")
+        o.append(
+            f"| {NAMES[s]} | {med(rs, 'rps'):,.0f} ({min(r['rps'] for r in rs):,.0f}–{max(r['rps'] for r in rs):,.0f}) "
+            f"| {ratio:.2f} | {met} | {med(rs, 'sut_us'):.1f} | {med(rs, 'sut_us') - base_us:+.1f} | {med(rs, 'p99'):.2f} "
+            f"| {sum(r['bad'] for r in rs)} |"
+        )
+    return o
+
+
+def oauth(raw: Path) -> str:
+    m = machine(raw)
+    closed = runs(raw, "closed")
+    o = [f"# Portcullis token-check benchmark, {m['date']}\n"]
+    o.append(f"- Machine: {m['host_cpu']}, {m['nproc']} CPUs, kernel {m['kernel']}, {m['os']}")
+    o.append(f"- Gateway: {m['gateway']}, binary `{m.get('binary', '?')}`, `PORTCULLIS_WORKERS=1`")
+    o.append(f"- Command: `{m['command'].strip()}`; {m['settings']}")
+    o.append("- One token per scenario, obtained by client_credentials from the built-in server before the runs\n")
+    o.extend(oauth_lines(closed))
+    allruns = [r for rs in closed.values() for r in rs]
+    loud = [r for r in allruns if not r["gate_ok"]]
+    o.append(f"\n- Quiet gate: {len(allruns) - len(loud)} of {len(allruns)} runs started quiet" + (f"; **{len(loud)} ran under load** (figures measured under load)" if loud else ""))
+    o.append(f"- CPU 1 busy outside the contenders' processes, median: {statistics.median(r['cpu1_other'] for r in allruns):.0f}%")
+    return "\n".join(o) + "\n"
+
+
 def main() -> None:
     cmd, raw = sys.argv[1], Path(sys.argv[2])
     if cmd == "median-rps":
@@ -230,6 +277,8 @@ def main() -> None:
         sys.stdout.write(markdown(raw))
     elif cmd == "threat":
         sys.stdout.write(threat(raw))
+    elif cmd == "oauth":
+        sys.stdout.write(oauth(raw))
     else:
         raise SystemExit(__doc__)
 

@@ -13,6 +13,7 @@
 #   QUIET_IDLE=90 GATE_MAX_WAIT=300 QUIET_UNTIL="18:55"   quiet gate (QUIET_UNTIL: `date -d` text)
 #   BENCH_INSTALL_OHA=1                          allow `cargo install oha --locked` if missing
 #   THREAT_ONLY=1                                only the 10 KB JSON POST scenarios (S2P, S5), closed loop
+#   OAUTH_ONLY=1                                 only S2 and the token scenarios (S6R S6E S7R S7E S8), closed loop
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,9 +28,12 @@ QUIET_UNTIL=$(date -d "${QUIET_UNTIL:-tomorrow}" +%s)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
 [[ $(nproc) -ge 2 ]] || die "layout A needs at least 2 CPUs (load generator on CPU 0, proxies on CPU 1)"
 
-THREAT_ONLY=${THREAT_ONLY:-0}
+THREAT_ONLY=${THREAT_ONLY:-0} OAUTH_ONLY=${OAUTH_ONLY:-0}
 UP_PORT=18480 NGX_PORT=18481 S2_PORT=18482 S3_PORT=18483 MEM_PORT=18484 S5_PORT=18485
-for p in $UP_PORT $NGX_PORT $S2_PORT $S3_PORT $MEM_PORT $S5_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)) $((S5_PORT + 10)); do
+# Token scenarios: one gateway per signing algorithm, each with its authorization server.
+OAR_PORT=18486 OAE_PORT=18487 ASR_PORT=18488 ASE_PORT=18489
+for p in $UP_PORT $NGX_PORT $S2_PORT $S3_PORT $MEM_PORT $S5_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)) $((S5_PORT + 10)) \
+    $OAR_PORT $OAE_PORT $ASR_PORT $ASE_PORT $((OAR_PORT + 10)) $((OAE_PORT + 10)); do
     port_free "$p" || die "port $p is in use"
 done
 
@@ -85,10 +89,10 @@ start_nginx() { # name template port-key
     wait_http "$3" "$!" || die "$name did not start (see $WORK/$name.error.log)"
 }
 
-render_gateway() { # name template port header-read-timeout
+render_gateway() { # name template port header-read-timeout [KEY=VALUE...]
     local conf="$WORK/$1.yaml"
     render "$HERE/conf/$2" "$conf" DIR="$WORK" NAME="$1" PORT="$3" ADMIN_PORT=$(($3 + 10)) \
-        UPSTREAM_PORT=$UP_PORT HEADER_READ_TIMEOUT="$4"
+        UPSTREAM_PORT=$UP_PORT HEADER_READ_TIMEOUT="$4" "${@:5}"
     "$PORTCULLIS_BIN" validate --config "$conf" >&2 || die "invalid bench config $conf"
 }
 
@@ -138,13 +142,60 @@ for f in attack invalid; do
     [[ $code == 400 ]] || die "S5 answered $code to the $f body, expected 400"
 done
 
+# S6–S8: a gateway with the built-in authorization server per signing algorithm. The products
+# come in through the admin API (`portcullis apply`), the client through `keys create`, and the
+# tokens from the token endpoint (client_credentials), as a real client would get them.
+oauth_gateway() { # name port as-port alg -> sets <NAME>_JWT (and <NAME>_OPAQUE)
+    local name=$1 port=$2 as=$3 alg=$4 conf="$WORK/$1.yaml" admin token key secret
+    render_gateway "$name" gateway-oauth.yaml "$port" 10s AS_PORT="$as" ALG="$alg"
+    start_gateway "$name" "$port"
+    BENCH_ADMIN_PASSWORD=bench-password-not-secret "$PORTCULLIS_BIN" admin create-user -c "$conf" \
+        --username bench --role admin --password-env BENCH_ADMIN_PASSWORD >/dev/null 2>>"$WORK/oauth.stderr"
+    admin=$("$PORTCULLIS_BIN" admin create-token -c "$conf" --username bench --name bench --role operator 2>>"$WORK/oauth.stderr" | tail -1)
+    PORTCULLIS_ADMIN_TOKEN=$admin "$PORTCULLIS_BIN" apply -f "$HERE/conf/oauth-programme.yaml" \
+        --admin-url "http://127.0.0.1:$((port + 10))" >/dev/null 2>>"$WORK/oauth.stderr" ||
+        die "portcullis apply failed: $(tail -3 "$WORK/oauth.stderr")"
+    { read -r key && read -r secret; } < <("$PORTCULLIS_BIN" keys create --config "$conf" --app bench \
+        --product bench --product legacy --with-secret 2>>"$WORK/oauth.stderr")
+    [[ -n $key && -n $secret ]] || die "could not create an OAuth client: $(tail -3 "$WORK/oauth.stderr")"
+    token() { # scope
+        curl -s -u "$key:$secret" -d grant_type=client_credentials -d "scope=$1" "http://127.0.0.1:$as/oauth2/token" |
+            python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+    }
+    token=$(token bench.read) || die "$name: no JWT access token"
+    eval "${name^^}_JWT=\$token"
+    token=$(token legacy.read) || die "$name: no opaque access token"
+    eval "${name^^}_OPAQUE=\$token"
+}
+OAUTH_SCENARIOS=()
+if [[ $THREAT_ONLY != 1 ]]; then
+    log "starting the OAuth gateways (RS256 and ES256)"
+    oauth_gateway oar $OAR_PORT $ASR_PORT RS256
+    oauth_gateway oae $OAE_PORT $ASE_PORT ES256
+    [[ $OAR_JWT == *.*.* && $OAR_OPAQUE == pco_* ]] || die "unexpected tokens from the RS256 server"
+    for check in "$OAR_PORT /oat/ $OAR_JWT 200" "$OAR_PORT /jwt/ $OAR_JWT 200" "$OAE_PORT /oat/ $OAE_JWT 200" \
+        "$OAE_PORT /jwt/ $OAE_JWT 200" "$OAR_PORT /phantom/ $OAR_OPAQUE 200" "$OAR_PORT /oat/ ${OAR_JWT}x 401" \
+        "$OAE_PORT /jwt/ ${OAR_JWT} 401"; do
+        read -r port path tok want <<<"$check"
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $tok" "http://127.0.0.1:$port$path")
+        [[ $code == "$want" ]] || die "GET $path on $port answered $code, expected $want"
+    done
+    OAUTH_SCENARIOS=(S6R S6E S7R S7E S8)
+fi
+
 # scenario -> url, extra load-generator args, pids of the process under test
 declare -A URL=(
     [S0]="http://127.0.0.1:$UP_PORT/" [S1]="http://127.0.0.1:$NGX_PORT/"
     [S2]="http://127.0.0.1:$S2_PORT/" [S3]="http://127.0.0.1:$S3_PORT/"
     [S2P]="http://127.0.0.1:$S2_PORT/orders" [S5]="http://127.0.0.1:$S5_PORT/orders"
+    [S6R]="http://127.0.0.1:$OAR_PORT/oat/" [S6E]="http://127.0.0.1:$OAE_PORT/oat/"
+    [S7R]="http://127.0.0.1:$OAR_PORT/jwt/" [S7E]="http://127.0.0.1:$OAE_PORT/jwt/"
+    [S8]="http://127.0.0.1:$OAR_PORT/phantom/"
 )
-declare -A HDR=([S0]="" [S1]="" [S2]="" [S3]="x-api-key: $API_KEY" [S2P]="" [S5]="")
+declare -A HDR=([S0]="" [S1]="" [S2]="" [S3]="x-api-key: $API_KEY" [S2P]="" [S5]=""
+    [S6R]="authorization: Bearer ${OAR_JWT:-}" [S6E]="authorization: Bearer ${OAE_JWT:-}"
+    [S7R]="authorization: Bearer ${OAR_JWT:-}" [S7E]="authorization: Bearer ${OAE_JWT:-}"
+    [S8]="authorization: Bearer ${OAR_OPAQUE:-}")
 # Scenarios that POST the 10 KB order (wrk script) instead of a GET.
 declare -A SCRIPT=([S2P]="$HERE/post_body.lua" [S5]="$HERE/post_body.lua")
 sut_pids() {
@@ -154,14 +205,18 @@ sut_pids() {
     S2 | S2P) echo "$S2_PID" ;;
     S3) echo "$S3_PID" ;;
     S5) echo "$S5_PID" ;;
+    S6R | S7R | S8) echo "$OAR_PID" ;;
+    S6E | S7E) echo "$OAE_PID" ;;
     esac
 }
 # S2P and S5 post the same body through the same kind of gateway, without and with the three
 # checks: their ratio is the cost of the checks (target: S5 >= 0.8 x S2P).
 if [[ $THREAT_ONLY == 1 ]]; then
     SCENARIOS=(S2P S5)
+elif [[ $OAUTH_ONLY == 1 ]]; then
+    SCENARIOS=(S2 "${OAUTH_SCENARIOS[@]}")
 else
-    SCENARIOS=(S0 S1 S2 S3 S2P S5)
+    SCENARIOS=(S0 S1 S2 S3 S2P S5 "${OAUTH_SCENARIOS[@]}")
 fi
 # The open loop and the memory figure stay on the GET scenarios.
 OPEN_SCENARIOS=(S0 S1 S2 S3)
@@ -211,6 +266,13 @@ if [[ $THREAT_ONLY == 1 ]]; then
     stop_all
     mkdir -p "$RESULTS"
     python3 "$HERE/report.py" threat "$RAW" | tee "$RESULTS/$STAMP.md"
+    log "results: bench/results/$STAMP.md (raw data in bench/results/$STAMP-raw/)"
+    exit 0
+fi
+if [[ $OAUTH_ONLY == 1 ]]; then
+    stop_all
+    mkdir -p "$RESULTS"
+    python3 "$HERE/report.py" oauth "$RAW" | tee "$RESULTS/$STAMP.md"
     log "results: bench/results/$STAMP.md (raw data in bench/results/$STAMP-raw/)"
     exit 0
 fi

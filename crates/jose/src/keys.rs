@@ -62,6 +62,9 @@ pub struct VerifyKey {
     /// published for RS256 cannot verify a PS256 token, and vice versa).
     alg: Option<Algorithm>,
     key: DecodingKey,
+    /// SHA-256 of the JWK's public parameters (and `alg`): tells a reused kid from the key
+    /// it named before ([`crate::VerifiedCache`]).
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -121,11 +124,17 @@ impl VerifyKey {
             )));
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let params = serde_json::to_vec(&(&jwk.algorithm, alg.map(crate::alg_name_of)))
+            .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &params);
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(digest.as_ref());
         Ok(Self {
             kid: common.key_id.clone(),
             kind,
             alg,
             key,
+            fingerprint,
         })
     }
 
@@ -142,6 +151,11 @@ impl VerifyKey {
     /// True if this key may verify a token signed with `alg`.
     pub fn accepts(&self, alg: Algorithm) -> bool {
         self.kind.fits(alg) && self.alg.is_none_or(|a| a == alg)
+    }
+
+    /// SHA-256 of the public key parameters and `alg`.
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 
     pub(crate) fn decoding_key(&self) -> &DecodingKey {

@@ -10,10 +10,13 @@
 //! - [`Signer`]: signing with a kid (RS*, PS*, ES256/384, EdDSA), key generation, JWKS publication.
 //! - [`DpopVerifier`]: DPoP proofs (RFC 9449) for the token endpoint and the gateway, with the
 //!   RFC 7638 key thumbprint and a per-node [`ReplayCache`].
+//! - [`VerifiedCache`]: verified tokens by SHA-256, so a busy token costs one signature check
+//!   (time claims and key presence are checked again on every hit).
 //! - [`VerifyError`]: one variant per reason, so policies map them to stable codes.
 //!
 //! Crypto is jsonwebtoken 11 on aws-lc-rs, the same provider as rustls.
 
+mod cache;
 pub mod dpop;
 mod error;
 mod jwks;
@@ -22,6 +25,7 @@ mod sign;
 mod verifier;
 mod verify;
 
+pub use cache::{DEFAULT_VERIFIED_ENTRIES, TokenHash, VerifiedCache, token_hash};
 pub use dpop::{DpopError, DpopProof, DpopVerifier, ProofRequest, ReplayCache};
 pub use error::{KeyError, VerifyError};
 pub use jsonwebtoken::Algorithm;

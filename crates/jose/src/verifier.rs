@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::cache::{VerifiedCache, token_hash};
 use crate::error::VerifyError;
 use crate::jwks::JwksCache;
 use crate::keys::KeySet;
@@ -65,5 +66,39 @@ impl Verifier {
                 self.rules.finish(parsed, &keys, now)
             }
         }
+    }
+
+    async fn current_keys(&self) -> Result<Arc<KeySet>, VerifyError> {
+        match &self.keys {
+            KeySource::Static(keys) => Ok(keys.clone()),
+            KeySource::Remote(cache) => cache.keys().await,
+        }
+    }
+
+    /// [`verify`](Self::verify) through `cache` (see [`VerifiedCache`]): a token that verified
+    /// before, whose key is still published, skips the signature check; its time claims are
+    /// checked again now. `derive` builds the cached value from a freshly verified token. One
+    /// cache must only be used with one verifier.
+    pub async fn verify_cached<T: Send + Sync + 'static>(
+        &self,
+        token: &str,
+        cache: &VerifiedCache<T>,
+        derive: impl FnOnce(&Verified) -> T,
+    ) -> Result<Arc<T>, VerifyError> {
+        if token.len() > self.rules.max_token_size {
+            return Err(VerifyError::TooLarge);
+        }
+        let hash = token_hash(token);
+        let keys = self.current_keys().await?;
+        let (leeway, max) = (self.rules.leeway, self.rules.max_lifetime);
+        if let Some(hit) = cache.get(&hash, &keys, SystemTime::now(), leeway, max) {
+            return hit;
+        }
+        let verified = self.verify(token).await?;
+        let value = Arc::new(derive(&verified));
+        // The set may have been refreshed for an unknown kid: remember against the current one.
+        let keys = self.current_keys().await?;
+        cache.insert(hash, &verified, &keys, value.clone());
+        Ok(value)
     }
 }

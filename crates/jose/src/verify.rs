@@ -282,30 +282,7 @@ impl Rules {
         claims: &Map<String, Value>,
         now: SystemTime,
     ) -> Result<(), VerifyError> {
-        let now = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let leeway = self.leeway.as_secs_f64();
-        let exp =
-            numeric_date(claims, "exp")?.ok_or_else(|| VerifyError::MissingClaim("exp".into()))?;
-        if now >= exp + leeway {
-            return Err(VerifyError::Expired);
-        }
-        if let Some(nbf) = numeric_date(claims, "nbf")?
-            && nbf > now + leeway
-        {
-            return Err(VerifyError::NotYetValid);
-        }
-        if let Some(iat) = numeric_date(claims, "iat")?
-            && iat > now + leeway
-        {
-            return Err(VerifyError::NotYetValid);
-        }
-        if let Some(max) = self.max_lifetime
-            && exp - now > max.as_secs_f64() + leeway
-        {
-            return Err(VerifyError::LifetimeTooLong);
-        }
+        Times::of(claims)?.check(now, self.leeway, self.max_lifetime)?;
         if let Some(issuer) = &self.issuer {
             match claims.get("iss") {
                 None => return Err(VerifyError::MissingClaim("iss".into())),
@@ -343,6 +320,55 @@ impl Rules {
             if claims.get(name).is_none_or(Value::is_null) {
                 return Err(VerifyError::MissingClaim(name.clone()));
             }
+        }
+        Ok(())
+    }
+}
+
+/// The time claims of a token (`exp` required), with their JSON types checked, so they can be
+/// checked again later without the claims (see [`crate::VerifiedCache`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Times {
+    exp: f64,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+}
+
+impl Times {
+    pub(crate) fn of(claims: &Map<String, Value>) -> Result<Self, VerifyError> {
+        let exp =
+            numeric_date(claims, "exp")?.ok_or_else(|| VerifyError::MissingClaim("exp".into()))?;
+        Ok(Self {
+            exp,
+            nbf: numeric_date(claims, "nbf")?,
+            iat: numeric_date(claims, "iat")?,
+        })
+    }
+
+    /// `exp` passed, `nbf`/`iat` ahead, or `exp` too far ahead, at `now` with `leeway`.
+    pub(crate) fn check(
+        &self,
+        now: SystemTime,
+        leeway: Duration,
+        max_lifetime: Option<Duration>,
+    ) -> Result<(), VerifyError> {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let leeway = leeway.as_secs_f64();
+        if now >= self.exp + leeway {
+            return Err(VerifyError::Expired);
+        }
+        if self.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(VerifyError::NotYetValid);
+        }
+        if self.iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(VerifyError::NotYetValid);
+        }
+        if let Some(max) = max_lifetime
+            && self.exp - now > max.as_secs_f64() + leeway
+        {
+            return Err(VerifyError::LifetimeTooLong);
         }
         Ok(())
     }

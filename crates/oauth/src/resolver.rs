@@ -8,7 +8,10 @@
 //!   id); other nodes see it within `max_ttl`.
 //! - **JWT access tokens** of the built-in server are verified against its published keys
 //!   (pinned asymmetric algorithms, `typ: at+jwt`, `iss`, required `exp`, no `nonce`), which
-//!   the key schedule keeps current; no lookup at all.
+//!   the key schedule keeps current; no lookup at all. A verified JWT is remembered by its
+//!   SHA-256 (bounded, [`VerifiedCache`]) so a busy token costs one signature check: every hit
+//!   re-checks `exp`/`nbf`/`iat` with the caller's leeway and that its signing key is still
+//!   published. (JWTs are not revocable at the gateway, cached or not.)
 //!
 //! [`LocalTokens`] is created empty (policies are compiled before the store is open) and bound
 //! once the store is ([`LocalTokens::bind`]), like the credential index.
@@ -16,7 +19,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use portcullis_jose::{Rules, SIGNING_ALGORITHMS, Verified, VerifyError};
+use portcullis_jose::{
+    DEFAULT_VERIFIED_ENTRIES, Rules, SIGNING_ALGORITHMS, Verified, VerifiedCache, VerifyError,
+    token_hash,
+};
 use portcullis_store::{KeyHash, Keyring, OAuthRepository, TokenOwner, TokenRecord};
 use quick_cache::sync::Cache;
 use serde_json::{Map, Value};
@@ -161,6 +167,7 @@ struct Bound {
 pub struct LocalTokens {
     bound: OnceLock<Bound>,
     cache: Cache<KeyHash, Cached>,
+    jwts: VerifiedCache<TokenInfo>,
     revoked_families: Cache<String, ()>,
     max_ttl: Duration,
 }
@@ -186,6 +193,7 @@ impl LocalTokens {
         Self {
             bound: OnceLock::new(),
             cache: Cache::new(entries.max(16)),
+            jwts: VerifiedCache::new(DEFAULT_VERIFIED_ENTRIES),
             revoked_families: Cache::new(4096),
             max_ttl,
         }
@@ -256,24 +264,33 @@ impl LocalTokens {
         token: &str,
         leeway: Duration,
     ) -> Result<Arc<TokenInfo>, Inactive> {
-        let Some(issuer) = bound.issuer.clone() else {
+        let Some(issuer) = bound.issuer.as_ref() else {
             return Err(Inactive::Invalid);
         };
-        let rules = Rules {
-            algorithms: SIGNING_ALGORITHMS.to_vec(),
-            issuer: Some(issuer),
-            leeway,
-            token_types: Some(vec!["at+jwt".into()]),
-            reject_nonce: true,
-            required_claims: vec!["jti".into(), "client_id".into(), "iat".into()],
-            ..Rules::default()
-        };
         let keys = bound.keys.current();
-        let verified = rules
-            .parse(token)
-            .and_then(|p| rules.finish(p, &keys.key_set, SystemTime::now()));
-        match verified {
-            Ok(v) => Ok(Arc::new(TokenInfo::from_jwt(&v))),
+        let now = SystemTime::now();
+        let hash = token_hash(token);
+        let outcome = match self.jwts.get(&hash, &keys.key_set, now, leeway, None) {
+            Some(hit) => hit,
+            None => {
+                let rules = Rules {
+                    algorithms: SIGNING_ALGORITHMS.to_vec(),
+                    issuer: Some(issuer.clone()),
+                    leeway,
+                    token_types: Some(vec!["at+jwt".into()]),
+                    reject_nonce: true,
+                    required_claims: vec!["jti".into(), "client_id".into(), "iat".into()],
+                    ..Rules::default()
+                };
+                rules.verify(token, &keys.key_set, now).map(|v| {
+                    let info = Arc::new(TokenInfo::from_jwt(&v));
+                    self.jwts.insert(hash, &v, &keys.key_set, info.clone());
+                    info
+                })
+            }
+        };
+        match outcome {
+            Ok(info) => Ok(info),
             Err(VerifyError::Expired) => Err(Inactive::Expired),
             Err(_) => Err(Inactive::Invalid),
         }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::{HeaderName, HeaderValue, header};
 use portcullis_core::{GatewayError, Identity};
-use portcullis_jose::{Verified, Verifier, VerifyError};
+use portcullis_jose::{Verified, VerifiedCache, Verifier, VerifyError};
 use portcullis_policy::{Decision, Exchange, Policy};
 
 pub use config::{JwksCacheConfig, JwtAlgorithm, VerifyJwtConfig};
@@ -48,6 +48,9 @@ pub struct JwtPrincipal {
 /// The compiled policy.
 pub struct VerifyJwt {
     verifier: Verifier,
+    /// Tokens verified before, with what they attach ready-made (a busy token costs one
+    /// signature check; time claims and key presence are checked again on every hit).
+    verified: VerifiedCache<Attached>,
     token_from: TokenFrom,
     claims_to_headers: Vec<(String, HeaderName)>,
     realm: String,
@@ -82,32 +85,58 @@ impl VerifyJwt {
             .with_header(header::WWW_AUTHENTICATE, self.challenge(Some(e)))
     }
 
-    fn attach(&self, ex: &mut Exchange, token: &Verified) {
+    /// What a verified token attaches to a request, computed once per token.
+    fn prepare(&self, token: &Verified) -> Attached {
         let subject = token.subject().map(Arc::<str>::from);
         let client_id = token.client_id().map(Arc::<str>::from);
         let caller: Arc<str> = client_id
             .clone()
             .or_else(|| subject.clone())
             .unwrap_or_else(|| "".into());
-        ex.ctx.identity = Some(Identity {
+        let identity = Identity {
             app_id: caller.clone(),
             app_name: caller,
             developer_id: "".into(),
             developer_email: "".into(),
             credential: format!("jwt:{}", subject.as_deref().unwrap_or("")).into(),
-        });
-        for (claim, name) in &self.claims_to_headers {
-            if let Some(value) = claim_value(&token.claims, claim).and_then(header_value) {
-                ex.request.headers.insert(name.clone(), value);
-            }
+        };
+        let headers = self
+            .claims_to_headers
+            .iter()
+            .filter_map(|(claim, name)| {
+                claim_value(&token.claims, claim)
+                    .and_then(header_value)
+                    .map(|v| (name.clone(), v))
+            })
+            .collect();
+        Attached {
+            identity,
+            headers,
+            principal: JwtPrincipal {
+                issuer: token.str_claim("iss").unwrap_or_default().into(),
+                subject,
+                client_id,
+                scopes: token.scopes().into(),
+                claims: Arc::new(token.claims.clone()),
+            },
         }
-        ex.request.extensions.insert(JwtPrincipal {
-            issuer: token.str_claim("iss").unwrap_or_default().into(),
-            subject,
-            client_id,
-            scopes: token.scopes().into(),
-            claims: Arc::new(token.claims.clone()),
-        });
+    }
+}
+
+/// Identity, claim headers and principal of one verified token.
+struct Attached {
+    identity: Identity,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    principal: JwtPrincipal,
+}
+
+impl Attached {
+    fn apply(&self, ex: &mut Exchange) {
+        ex.ctx.identity = Some(self.identity.clone());
+        for (name, value) in &self.headers {
+            ex.request.headers.insert(name.clone(), value.clone());
+        }
+        ex.request.extensions.insert(self.principal.clone());
     }
 }
 
@@ -131,12 +160,12 @@ impl Policy for VerifyJwt {
             }
             Err(e) => return Err(self.reject(&e)),
         };
-        let verified = self
+        let attached = self
             .verifier
-            .verify(&token)
+            .verify_cached(&token, &self.verified, |v| self.prepare(v))
             .await
             .map_err(|e| self.reject(&e))?;
-        self.attach(ex, &verified);
+        attached.apply(ex);
         if self.hide_credentials {
             self.token_from.remove(ex);
         }

@@ -99,7 +99,7 @@ async fn rotation_under_load(alg: &str) {
         seen > ROTATIONS,
         "{alg}: only {seen} signing keys seen in {DEADLINE:?}"
     );
-    let failures = failures.lock();
+    let failures = failures.lock().clone();
     assert!(
         failures.is_empty(),
         "{alg}: {} of {} calls failed during {} rotations: {:?}",

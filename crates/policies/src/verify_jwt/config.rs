@@ -8,7 +8,8 @@ use std::time::Duration;
 use http::HeaderName;
 use portcullis_core::{ByteSize, DurationSpec};
 use portcullis_jose::{
-    Algorithm, JwksCache, JwksOptions, KeySet, KeySource, Rules, Verifier, hmac_key,
+    Algorithm, DEFAULT_VERIFIED_ENTRIES, JwksCache, JwksOptions, KeySet, KeySource, Rules,
+    VerifiedCache, Verifier, hmac_key,
 };
 use portcullis_policy::{Phase, Policy};
 use schemars::JsonSchema;
@@ -330,6 +331,7 @@ impl PolicyConfig for VerifyJwtConfig {
         };
         Ok(Arc::new(VerifyJwt {
             verifier: Verifier::new(rules, keys),
+            verified: VerifiedCache::new(DEFAULT_VERIFIED_ENTRIES),
             token_from,
             claims_to_headers,
             realm: self.realm,

@@ -297,6 +297,34 @@ async fn jwt_access_tokens_are_verified_against_the_servers_keys() {
 }
 
 #[tokio::test]
+async fn a_cached_jwt_is_judged_again_at_each_use_with_that_policys_leeway() {
+    let f = fixture().await;
+    let lenient = f.pipeline(&[("verify-oauth-token", json!({"leeway": "60s"}))]);
+    let strict = f.pipeline(&[("verify-oauth-token", json!({"leeway": "0s"}))]);
+    let now = now_secs();
+    let claims = json!({
+        "iss": "http://127.0.0.1:1", "sub": f.credential_id, "client_id": f.credential_id,
+        "aud": ["orders"], "iat": now - 120, "exp": now - 10, "jti": "tok_2",
+    });
+    let token = f.jwt(&claims, "at+jwt");
+    // Expired 10 s ago: within 60 s of leeway, so verified (and cached) by the lenient policy.
+    for _ in 0..2 {
+        let (done, _) = call(&lenient, Some(&token)).await;
+        assert!(
+            matches!(done.outcome, RequestOutcome::Forward),
+            "{:?}",
+            done.outcome
+        );
+    }
+    // The same token, now from the cache, is expired for a policy without leeway.
+    let (done, _) = call(&strict, Some(&token)).await;
+    assert_eq!(done.code(), Some("token.expired"));
+    // A one-byte change is never a cache hit.
+    let (done, _) = call(&lenient, Some(&format!("{token}A"))).await;
+    assert_eq!(done.code(), Some("token.invalid"));
+}
+
+#[tokio::test]
 async fn require_scopes_checks_the_verified_token() {
     let f = fixture().await;
     let all = f.pipeline(&[
