@@ -1,7 +1,10 @@
 //! Token endpoint throughput: client_credentials against the authorization server on loopback,
 //! with its real SQLite store (WAL, one write transaction per token) in a temporary directory.
 //!
-//!     cargo run --release -p portcullis-oauth --example token_bench -- [seconds] [connections] [opaque|jwt]
+//!     cargo run --release -p portcullis-oauth --example token_bench -- [seconds] [connections] [opaque|jwt] [full|normal]
+//!
+//! The last argument is the store's commit durability (`Durability`: `full`, the default, flushes
+//! every commit; `normal` survives process crashes but not power loss).
 //!
 //! The load generator runs in the same process (keep-alive HTTP/1.1 connections, one request in
 //! flight each), so the figure is conservative: client and server share the machine's cores.
@@ -19,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use portcullis_oauth::{AuthorizationServer, LocalTokens, Settings};
 use portcullis_store::{
     Actor, AppSpec, ApprovalType, Attributes, CatalogRepository, CredentialSpec, DeveloperSpec,
-    Keyring, OAuthRepository, ProductSpec, SqliteStore,
+    Durability, Keyring, OAuthRepository, ProductSpec, SqliteStore,
 };
 
 #[tokio::main]
@@ -28,11 +31,15 @@ async fn main() {
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let conns: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(32);
     let format = args.get(3).cloned().unwrap_or_else(|| "opaque".into());
+    let durability = match args.get(4).map(String::as_str) {
+        Some("normal") => Durability::Normal,
+        _ => Durability::Full,
+    };
 
     let dir = tempfile::tempdir().expect("temp dir");
     let keyring = Arc::new(Keyring::ephemeral());
     let store = Arc::new(
-        SqliteStore::open(&dir.path().join("bench.db"), keyring.clone())
+        SqliteStore::open_with(&dir.path().join("bench.db"), keyring.clone(), durability)
             .await
             .expect("store"),
     );

@@ -91,5 +91,5 @@ pub use repo::KeyRepository;
 pub use secret::{
     CONSUMER_SECRET_MARKER, KEY_MARKER, KEY_RANDOM_CHARS, KeyHash, PREFIX_LEN, SecretKey,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{Durability, SqliteStore};
 pub use sync::{DEFAULT_POLL, Follower, IndexSync, KvmSync, StoreSync};

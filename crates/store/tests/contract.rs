@@ -96,6 +96,7 @@ contract!(
     apply::export_then_apply_on_an_empty_database_reproduces_the_catalog,
     oauth::clients_authenticate_with_their_secret_and_approved_products,
     oauth::tokens_resolve_by_hash_and_follow_their_client,
+    oauth::a_batch_of_tokens_is_stored_whole_or_not_at_all,
     oauth::one_of_many_concurrent_refresh_rotations_wins,
     oauth::codes_are_single_use_and_replays_revoke_their_tokens,
     oauth::signing_keys_are_sealed_and_rotate_once,

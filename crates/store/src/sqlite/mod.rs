@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow,
+    SqliteRow, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection, Sqlite, Transaction};
 use tokio::sync::{Mutex, watch};
@@ -95,17 +95,40 @@ fn is_busy(err: &StoreError) -> bool {
         .is_some_and(|code| code & 0xff == 5)
 }
 
+/// How hard a commit waits for the disk (SQLite `PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL` (the default): every commit flushes the WAL, so a committed write
+    /// (an issued token, a new credential) survives a process crash *and* a power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits only write the WAL; it is flushed at checkpoints. A
+    /// committed write survives a crash of the process, but the last transactions before a
+    /// power loss or OS crash may be lost (the database stays consistent). Fewer flushes:
+    /// faster writes, e.g. the token endpoint's group commits.
+    Normal,
+}
+
 impl SqliteStore {
     /// Opens (creating if missing, with parent directories) the database at `path` and brings
     /// its schema up to date. `keyring` hashes credentials and encrypts secrets at rest.
     pub async fn open(path: &Path, keyring: Arc<Keyring>) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, keyring, Durability::Full).await
+    }
+
+    /// [`open`](Self::open) with a chosen commit [`Durability`].
+    pub async fn open_with(
+        path: &Path,
+        keyring: Arc<Keyring>,
+        durability: Durability,
+    ) -> Result<SqliteStore, StoreError> {
         prepare_file(path)?;
         // Two processes opening a fresh file at once (gateway and CLI) race to switch it to WAL;
         // SQLite answers that switch with SQLITE_BUSY at once instead of waiting for the busy
         // timeout, so the whole open is retried for a short while.
         let mut attempt: u32 = 0;
         loop {
-            match Self::open_once(path, Arc::clone(&keyring)).await {
+            match Self::open_once(path, Arc::clone(&keyring), durability).await {
                 Err(e) if attempt < 20 && is_busy(&e) => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(
@@ -118,11 +141,19 @@ impl SqliteStore {
         }
     }
 
-    async fn open_once(path: &Path, keyring: Arc<Keyring>) -> Result<SqliteStore, StoreError> {
+    async fn open_once(
+        path: &Path,
+        keyring: Arc<Keyring>,
+        durability: Durability,
+    ) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()

@@ -126,6 +126,49 @@ fn token(c: &Client, plain: &str, kind: TokenKind, family: &str, lifetime: Durat
     }
 }
 
+pub(crate) async fn a_batch_of_tokens_is_stored_whole_or_not_at_all(db: TestDb) {
+    let c = client(&db).await;
+    // 70 tokens: more than one multi-row INSERT (32 rows each), with every column varying.
+    let batch: Vec<NewToken> = (0..70)
+        .map(|i| {
+            let mut t = token(
+                &c,
+                &format!("pco_batch_{i}"),
+                TokenKind::Access,
+                &format!("fam_{i}"),
+                Duration::from_secs(60 + i),
+            );
+            t.subject = (i % 2 == 0).then(|| format!("sub-{i}"));
+            t.scopes = vec![format!("scope.{i}")];
+            t
+        })
+        .collect();
+    c.store.store_tokens(&batch).await.unwrap();
+    for (i, t) in batch.iter().enumerate() {
+        let found = c.store.find_token(&t.hash).await.unwrap().unwrap();
+        assert_eq!(found.id, t.id);
+        assert_eq!(found.scopes, [format!("scope.{i}")]);
+        assert_eq!(found.subject, t.subject);
+        assert_eq!(found.family_id, t.family_id);
+        assert_eq!(found.claims["auth_time"], 1);
+    }
+    // One duplicate (the last row of the second statement) fails the whole batch.
+    let mut again: Vec<NewToken> = (0..40)
+        .map(|i| {
+            token(
+                &c,
+                &format!("pco_second_{i}"),
+                TokenKind::Access,
+                "fam_x",
+                Duration::from_secs(60),
+            )
+        })
+        .collect();
+    again.push(batch[5].clone());
+    assert!(c.store.store_tokens(&again).await.is_err());
+    assert!(c.store.find_token(&again[0].hash).await.unwrap().is_none());
+}
+
 pub(crate) async fn clients_authenticate_with_their_secret_and_approved_products(db: TestDb) {
     let c = client(&db).await;
     let ok = c

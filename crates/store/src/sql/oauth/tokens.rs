@@ -30,25 +30,63 @@ const SELECT: &str = "SELECT t.id, t.kind, t.format, t.credential_id, t.subject,
      LEFT JOIN apps a ON a.id = k.app_id LEFT JOIN developers d ON d.id = a.developer_id \
      WHERE t.token_hash = $1";
 
+/// Rows per INSERT statement when storing a batch: each statement is one round trip to the
+/// database (on SQLite, to its connection thread), so the token endpoint's group commits insert
+/// many rows per statement. 32 rows × 16 parameters stays far below every parameter limit.
+const ROWS_PER_INSERT: usize = 32;
+const INSERT_PARAMS: usize = 16;
+
+/// The INSERT for `rows` rows (1..=ROWS_PER_INSERT), built once per size.
+fn multi_insert(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        let head = &INSERT[..INSERT.find("VALUES").unwrap_or(INSERT.len())];
+        (1..=ROWS_PER_INSERT)
+            .map(|n| {
+                let mut sql = format!("{head}VALUES ");
+                for r in 0..n {
+                    if r > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('(');
+                    for c in 0..INSERT_PARAMS {
+                        sql.push_str(&format!("${}, ", r * INSERT_PARAMS + c + 1));
+                    }
+                    sql.push_str("NULL, NULL)");
+                }
+                sql
+            })
+            .collect()
+    });
+    &all[rows.clamp(1, ROWS_PER_INSERT) - 1]
+}
+
 pub(super) async fn insert_all<C: SqlConn + ?Sized>(
     conn: &mut C,
     tokens: &[NewToken],
 ) -> Result<(), StoreError> {
-    for t in tokens {
-        let scopes = list_json(&t.scopes);
-        let products = list_json(&t.products);
-        let claims = serde_json::Value::Object(t.claims.clone()).to_string();
-        conn.exec(
-            INSERT,
-            &[
+    for chunk in tokens.chunks(ROWS_PER_INSERT) {
+        let texts: Vec<[String; 3]> = chunk
+            .iter()
+            .map(|t| {
+                [
+                    list_json(&t.scopes),
+                    list_json(&t.products),
+                    serde_json::Value::Object(t.claims.clone()).to_string(),
+                ]
+            })
+            .collect();
+        let mut args = Vec::with_capacity(chunk.len() * INSERT_PARAMS);
+        for (t, [scopes, products, claims]) in chunk.iter().zip(&texts) {
+            args.extend([
                 Arg::Text(&t.id),
                 Arg::Bytes(t.hash.as_bytes()),
                 Arg::Text(t.kind.as_str()),
                 Arg::Text(&t.format),
                 Arg::Text(&t.credential_id),
                 Arg::OptText(t.subject.as_deref()),
-                Arg::Text(&scopes),
-                Arg::Text(&products),
+                Arg::Text(scopes),
+                Arg::Text(products),
                 Arg::Int(to_millis(t.issued_at)),
                 Arg::Int(to_millis(t.expires_at)),
                 Arg::Text(&t.family_id),
@@ -56,10 +94,10 @@ pub(super) async fn insert_all<C: SqlConn + ?Sized>(
                 Arg::OptText(t.code_id.as_deref()),
                 Arg::OptText(t.cnf_x5t.as_deref()),
                 Arg::OptText(t.cnf_jkt.as_deref()),
-                Arg::Text(&claims),
-            ],
-        )
-        .await?;
+                Arg::Text(claims),
+            ]);
+        }
+        conn.exec(multi_insert(chunk.len()), &args).await?;
     }
     Ok(())
 }
