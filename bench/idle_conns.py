@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Opens N keep-alive HTTP/1.1 connections, sends one GET on each, reads the response, then
-holds them all idle so the server's memory per idle connection can be measured.
+holds them all idle so the server's memory per idle connection can be measured. With --silent
+the connections are only opened, never written to.
 
 Prints "ready ok=N failed=M" once every connection has had its response, holds for --hold
 seconds, then prints "alive=K" (connections the server had not closed) and exits.
@@ -31,10 +32,13 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def one(host, port, path, headers, gate, conns, failures):
+async def one(host, port, path, headers, silent, gate, conns, failures):
     async with gate:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+            if silent:
+                conns.append((reader, writer))
+                return
             extra = "".join(f"{h}\r\n" for h in headers)
             writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode())
             status = await asyncio.wait_for(read_response(reader), 10)
@@ -54,12 +58,13 @@ async def main() -> None:
     p.add_argument("--count", type=int, default=10_000)
     p.add_argument("--in-flight", type=int, default=128, help="connections being set up at once")
     p.add_argument("--hold", type=float, default=5.0)
+    p.add_argument("--silent", action="store_true", help="connect only, never send a byte")
     a = p.parse_args()
 
     gate = asyncio.Semaphore(a.in_flight)
     conns, failures = [], []
     await asyncio.gather(
-        *(one(a.host, a.port, a.path, a.header, gate, conns, failures) for _ in range(a.count))
+        *(one(a.host, a.port, a.path, a.header, a.silent, gate, conns, failures) for _ in range(a.count))
     )
     kinds = {k: failures.count(k) for k in set(failures)}
     print(f"ready ok={len(conns)} failed={len(failures)} {kinds if kinds else ''}", flush=True)

@@ -9,7 +9,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -17,11 +17,40 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// Longest head the scanner buffers; past this hyper rejects the request anyway.
 const MAX_HEAD: usize = 256 * 1024;
 
-/// Per-connection counters shared by the scanner and the handler.
-#[derive(Debug, Default)]
+/// Per-connection counters shared by the scanner, the handler and the listener.
+///
+/// Besides the smuggling evidence they tell the listener when an HTTP/1 connection is idle
+/// between requests (see [`FramingFlags::is_idle`]), so that it can drop hyper's per-connection
+/// state and buffers while the client thinks.
+#[derive(Debug)]
 pub struct FramingFlags {
     requests: AtomicU64,
     ambiguous: AtomicU64,
+    /// Request heads the scanner has seen.
+    heads: AtomicU64,
+    /// Responses whose body has ended (sent, failed or dropped).
+    responses: AtomicU64,
+    /// Everything read so far ends exactly at a message boundary.
+    at_boundary: AtomicBool,
+    /// Something was written since the last successful flush.
+    unflushed: AtomicBool,
+    /// The connection left plain request/response framing (upgrade, CONNECT, HTTP/2, or bytes
+    /// the scanner cannot follow): it is never idle in the sense above.
+    sticky: AtomicBool,
+}
+
+impl Default for FramingFlags {
+    fn default() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            ambiguous: AtomicU64::new(0),
+            heads: AtomicU64::new(0),
+            responses: AtomicU64::new(0),
+            at_boundary: AtomicBool::new(true),
+            unflushed: AtomicBool::new(false),
+            sticky: AtomicBool::new(false),
+        }
+    }
 }
 
 impl FramingFlags {
@@ -30,6 +59,27 @@ impl FramingFlags {
     pub fn next_request_is_ambiguous(&self) -> bool {
         let ordinal = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         self.ambiguous.load(Ordering::Relaxed) == ordinal
+    }
+
+    /// Called by the handler when a response body has ended (or was dropped).
+    pub fn response_done(&self) {
+        self.responses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Request heads seen on the connection so far.
+    pub fn heads(&self) -> u64 {
+        self.heads.load(Ordering::Relaxed)
+    }
+
+    /// True when the HTTP/1 connection holds nothing of a message: every byte read belonged to
+    /// a complete request, every request has had its response body end, and everything written
+    /// has been flushed to the socket. Checked by the listener while hyper waits, so nothing
+    /// changes underneath it (all of these are updated from inside the connection's own task).
+    pub fn is_idle(&self) -> bool {
+        !self.sticky.load(Ordering::Relaxed)
+            && self.at_boundary.load(Ordering::Relaxed)
+            && !self.unflushed.load(Ordering::Relaxed)
+            && self.heads.load(Ordering::Relaxed) == self.responses.load(Ordering::Relaxed)
     }
 }
 
@@ -142,6 +192,10 @@ impl Scanner {
             return State::Off;
         }
         self.heads += 1;
+        flags.heads.store(self.heads, Ordering::Relaxed);
+        if request_line.starts_with("CONNECT ") {
+            flags.sticky.store(true, Ordering::Relaxed);
+        }
         let (mut cl, mut te) = (None, false);
         for line in lines {
             let Some((name, value)) = line.split_once(':') else {
@@ -152,6 +206,9 @@ impl Scanner {
                 cl = value.trim().parse::<u64>().ok().or(Some(u64::MAX));
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
                 te = true;
+            } else if name.eq_ignore_ascii_case("upgrade") {
+                // What follows a successful upgrade is not HTTP/1 any more.
+                flags.sticky.store(true, Ordering::Relaxed);
             }
         }
         if te && cl.is_some() {
@@ -199,6 +256,11 @@ impl<T> ScanIo<T> {
             flags,
         }
     }
+
+    /// The wrapped IO.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for ScanIo<T> {
@@ -212,6 +274,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for ScanIo<T> {
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
             this.scanner.feed(&buf.filled()[before..], &this.flags);
+            let (at_boundary, off) = match &this.scanner.state {
+                State::Head(b) => (b.is_empty(), false),
+                State::Off => (false, true),
+                _ => (false, false),
+            };
+            this.flags.at_boundary.store(at_boundary, Ordering::Relaxed);
+            if off {
+                this.flags.sticky.store(true, Ordering::Relaxed);
+            }
         }
         poll
     }
@@ -223,10 +294,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ScanIo<T> {
         cx: &mut Context<'_>,
         b: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        self.flags.unflushed.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write(cx, b)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = poll {
+            self.flags.unflushed.store(false, Ordering::Relaxed);
+        }
+        poll
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -236,6 +312,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ScanIo<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        self.flags.unflushed.store(true, Ordering::Relaxed);
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
     fn is_write_vectored(&self) -> bool {

@@ -57,6 +57,8 @@ struct Pending {
     metrics: Arc<ApiMetrics>,
     started: Instant,
     rec: LogRecord,
+    /// Told when the response is over, so the listener knows when the connection is idle.
+    framing: Arc<FramingFlags>,
 }
 
 impl OnComplete for Pending {
@@ -66,7 +68,9 @@ impl OnComplete for Pending {
             metrics,
             started,
             mut rec,
+            framing,
         } = *self;
+        framing.response_done();
         rec.bytes_out = bytes_out;
         rec.completed = completed;
         rec.total_ms = millis(started.elapsed());
@@ -131,7 +135,7 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
         Ok(r) => r,
         Err(err) => {
             rec.path = req.uri().path().chars().take(256).collect();
-            return finish_error(gw, &runtime.unrouted, &err, &request_id, rec, started);
+            return finish_error(gw, conn, &runtime.unrouted, &err, &request_id, rec, started);
         }
     };
     rec.api = Some(api.name.clone());
@@ -239,7 +243,14 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
         metrics::counter!(crate::observe::names::MONITOR_EVENTS, "policy" => e.policy, "code" => e.code)
             .increment(1);
     }
-    observe(gw, &runtime.metrics[api.index], response, rec, started)
+    observe(
+        gw,
+        conn,
+        &runtime.metrics[api.index],
+        response,
+        rec,
+        started,
+    )
 }
 
 /// Applies the body limit, buffers the body if a policy reads it, and runs the request phase.
@@ -469,6 +480,7 @@ async fn bridge(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnU
 
 fn finish_error(
     gw: &Gateway,
+    conn: &ConnInfo,
     metrics: &Arc<ApiMetrics>,
     err: &GatewayError,
     request_id: &str,
@@ -479,6 +491,7 @@ fn finish_error(
     rec.code = Some(err.code());
     observe(
         gw,
+        conn,
         metrics,
         error_response(err, request_id).map(full),
         rec,
@@ -489,6 +502,7 @@ fn finish_error(
 /// Wraps the body so the access log line and metrics are written when it is done.
 fn observe(
     gw: &Gateway,
+    conn: &ConnInfo,
     metrics: &Arc<ApiMetrics>,
     resp: Response<Body>,
     rec: LogRecord,
@@ -499,6 +513,7 @@ fn observe(
         metrics: metrics.clone(),
         started,
         rec,
+        framing: conn.framing.clone(),
     });
     resp.map(|b| Observed::new(b, pending).boxed_unsync())
 }

@@ -7,22 +7,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use portcullis_config::EdgeLimits;
 use portcullis_config::client_certs::ClientCertSpec;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::framing::{FramingFlags, ScanIo};
 use crate::gateway::Gateway;
 use crate::handler::{ConnInfo, handle};
+use portcullis_policy::Body;
+
+mod plain;
 
 /// A TLS setup problem (missing or invalid files).
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +87,17 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     name: Arc<str>,
     gateway: Arc<Gateway>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a clone of `alive`; once the listener drops its own, `recv`
+    // returns `None` when the last connection has ended.
+    let (alive, mut drained) = mpsc::channel::<()>(1);
     // A listener's environment is part of the settings a reload cannot change, so it is read
     // once here rather than per request.
     let environment = listener_environment(&gateway, &name);
+    let mut stop = shutdown.clone();
     let stop = async move {
-        let _ = shutdown.wait_for(|stop| *stop).await;
+        let _ = stop.wait_for(|stop| *stop).await;
     };
     tokio::pin!(stop);
     loop {
@@ -105,6 +112,7 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let _ = stream.set_nodelay(true);
                 let conn = ConnInfo {
                     peer,
                     tls: tls.is_some(),
@@ -114,23 +122,41 @@ pub async fn serve(
                     framing: Arc::new(FramingFlags::default()),
                 };
                 let limits = gateway.snapshot().limits.clone();
-                let watcher = graceful.watcher();
+                let drain = Drain { stop: shutdown.clone(), _alive: alive.clone() };
                 let gateway = gateway.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    serve_connection(stream, tls, conn, gateway, &limits, watcher).await;
-                });
+                // Two task types: the plain one stays small while its connection idles.
+                match &tls {
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(serve_tls(stream, acceptor, conn, gateway, limits, drain));
+                    }
+                    None => {
+                        tokio::spawn(plain::serve(stream, conn, gateway, limits, drain));
+                    }
+                }
             }
             () = &mut stop => break,
         }
     }
     drop(listener);
+    drop(alive);
     let grace = gateway.snapshot().limits.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, drained.recv()).await.is_err() {
         tracing::warn!(listener = %name, "grace period ended with connections still open");
+    }
+}
+
+/// What a connection task needs for graceful shutdown: the listener's stop signal, and a token
+/// whose drop tells the listener the connection has ended.
+struct Drain {
+    stop: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
+}
+
+impl Drain {
+    /// Resolves once the listener is stopping.
+    async fn stopping(&mut self) {
+        let _ = self.stop.wait_for(|stop| *stop).await;
     }
 }
 
@@ -165,55 +191,61 @@ fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
     b
 }
 
-async fn serve_connection(
+/// The hyper service for one connection.
+fn service(
+    gateway: Arc<Gateway>,
+    conn: ConnInfo,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Body>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
++ 'static {
+    service_fn(move |req| {
+        let gateway = gateway.clone();
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(handle(&gateway, req, &conn).await) }
+    })
+}
+
+/// A TLS connection: handshake, then hyper for the connection's whole life.
+async fn serve_tls(
     stream: TcpStream,
-    tls: Option<TlsAcceptor>,
+    acceptor: TlsAcceptor,
     conn: ConnInfo,
     gateway: Arc<Gateway>,
-    limits: &EdgeLimits,
-    watcher: hyper_util::server::graceful::Watcher,
+    limits: EdgeLimits,
+    mut drain: Drain,
 ) {
-    let _ = stream.set_nodelay(true);
-    let flags = conn.framing.clone();
-    let service = |conn: ConnInfo| {
-        let gateway = gateway.clone();
-        service_fn(move |req| {
-            let gateway = gateway.clone();
-            let conn = conn.clone();
-            async move { Ok::<_, Infallible>(handle(&gateway, req, &conn).await) }
-        })
-    };
-    let builder = builder(limits);
-    let result = match tls {
-        Some(acceptor) => {
-            let handshake =
-                tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
-            match handshake.await {
-                Ok(Ok(tls_stream)) => {
-                    // Once per connection: every request on it carries the same certificate.
-                    let conn = ConnInfo {
-                        client_cert: crate::client_cert::peer_thumbprint(tls_stream.get_ref().1),
-                        ..conn
-                    };
-                    let conn = builder.serve_connection_with_upgrades(
-                        TokioIo::new(ScanIo::new(tls_stream, flags)),
-                        service(conn),
-                    );
-                    watcher.watch(conn.into_owned()).await
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            }
+    let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+    let tls_stream = match handshake.await {
+        Ok(Ok(tls_stream)) => tls_stream,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "TLS handshake failed");
+            return;
         }
-        None => {
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(ScanIo::new(stream, flags)),
-                service(conn),
-            );
-            watcher.watch(conn.into_owned()).await
+        Err(_) => return,
+    };
+    let flags = conn.framing.clone();
+    // Once per connection: every request on it carries the same certificate.
+    let conn = ConnInfo {
+        client_cert: crate::client_cert::peer_thumbprint(tls_stream.get_ref().1),
+        ..conn
+    };
+    let builder = builder(&limits);
+    let connection = builder
+        .serve_connection_with_upgrades(
+            TokioIo::new(ScanIo::new(tls_stream, flags)),
+            service(gateway, conn),
+        )
+        .into_owned();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        r = connection.as_mut() => r,
+        () = drain.stopping() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
         }
     };
     if let Err(e) = result {

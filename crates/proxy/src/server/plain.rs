@@ -1,0 +1,242 @@
+//! Plain (non-TLS) connections that hold no hyper state while they idle.
+//!
+//! hyper keeps a connection's read buffer (8–16 KiB), write buffer (8 KiB), parser state and
+//! dispatcher for as long as the connection lives, also while a keep-alive client thinks between
+//! requests: ~30 KiB per idle connection. Like nginx, this module gives all of that back while
+//! the connection is idle. A connection alternates between two states:
+//!
+//! - **idle:** the task holds only the socket, the framing scanner and a deadline, and waits for
+//!   the socket to become readable (or the deadline, or shutdown);
+//! - **busy:** a hyper connection (boxed, so it costs nothing while idle) serves requests until
+//!   it ends, or until it has been idle for [`LINGER`] — then it is dropped and the socket taken
+//!   back from it ([`Leased`]).
+//!
+//! Dropping hyper is only safe when it holds nothing of a message; [`FramingFlags::is_idle`]
+//! says so from the raw bytes (every byte read belongs to a complete request, every request's
+//! response has ended, every byte written was flushed). Connections that leave plain HTTP/1
+//! framing (HTTP/2, upgrades, CONNECT) stay with hyper to the end.
+//!
+//! Timeouts are those of hyper alone: hyper runs `header_read_timeout` from the moment a
+//! connection goes idle until the next head is complete. The idle state keeps that clock
+//! (`deadline`), and a new hyper connection must complete its first head by the same deadline.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use parking_lot::Mutex;
+use portcullis_config::EdgeLimits;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{Drain, builder, service};
+use crate::framing::{FramingFlags, ScanIo};
+use crate::gateway::Gateway;
+use crate::handler::ConnInfo;
+
+/// How long a hyper connection may sit idle before its state is dropped. Long enough that a
+/// busy keep-alive connection (the next request follows within microseconds to milliseconds)
+/// keeps its hyper connection instead of rebuilding it per request.
+const LINGER: Duration = Duration::from_millis(250);
+
+type Io = ScanIo<TcpStream>;
+
+/// Serves one plain connection until the client or hyper closes it, a timeout ends it, or the
+/// listener drains.
+pub(super) async fn serve(
+    stream: TcpStream,
+    conn: ConnInfo,
+    gateway: Arc<Gateway>,
+    limits: EdgeLimits,
+    mut drain: Drain,
+) {
+    let flags = conn.framing.clone();
+    let home: Arc<Mutex<Option<Io>>> = Arc::new(Mutex::new(None));
+    let mut io = ScanIo::new(stream, flags.clone());
+    // When the connection last went idle (here: when it was accepted).
+    let mut idle_since = Instant::now();
+    loop {
+        let deadline = idle_since + limits.header_read_timeout;
+        // `peek` rather than `readable`: it sees through stale readiness and resolves only
+        // once a byte (or the end of the stream) is really there.
+        let mut first = [0u8; 1];
+        tokio::select! {
+            biased;
+            () = drain.stopping() => return,
+            peeked = io.get_ref().peek(&mut first) => match peeked {
+                // The client closed an idle connection: so do we, as hyper would.
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            () = tokio::time::sleep_until(deadline) => return,
+        }
+        let heads_before = flags.heads();
+        let leased = Leased {
+            io: Some(io),
+            home: home.clone(),
+        };
+        // Boxed: hyper's connection is large and must not be part of the idle task.
+        let busy = Box::pin(busy(leased, &conn, &gateway, &limits, &mut drain, deadline));
+        match busy.await {
+            // The idle clock restarts only when a request was served; bytes that did not
+            // complete a head do not buy more time.
+            Some(since) if flags.heads() != heads_before => idle_since = since,
+            Some(_) => {}
+            None => return,
+        }
+        // hyper was dropped; the socket went back home.
+        let Some(back) = home.lock().take() else {
+            return;
+        };
+        io = back;
+    }
+}
+
+/// Runs hyper on the connection. `Some(t)`: hyper was dropped because the connection has been
+/// idle since `t`; `None`: the connection is over.
+async fn busy(
+    leased: Leased,
+    conn: &ConnInfo,
+    gateway: &Arc<Gateway>,
+    limits: &EdgeLimits,
+    drain: &mut Drain,
+    head_deadline: Instant,
+) -> Option<Instant> {
+    let flags: &FramingFlags = &conn.framing;
+    let heads_before = flags.heads();
+    let builder = builder(limits);
+    let hyper_conn = builder
+        .serve_connection_with_upgrades(
+            TokioIo::new(leased),
+            service(gateway.clone(), conn.clone()),
+        )
+        .into_owned();
+    tokio::pin!(hyper_conn);
+    let first_head = tokio::time::sleep_until(head_deadline);
+    tokio::pin!(first_head);
+    let mut waiting_for_head = true;
+    let mut stopping = false;
+    loop {
+        // Serve until the connection ends or holds nothing of a message any more.
+        let served = poll_fn(|cx| match hyper_conn.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending if flags.is_idle() && !stopping => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        tokio::select! {
+            biased;
+            result = served => {
+                if let Some(result) = result {
+                    return ended(result);
+                }
+            }
+            () = drain.stopping(), if !stopping => {
+                hyper_conn.as_mut().graceful_shutdown();
+                stopping = true;
+                continue;
+            }
+            () = &mut first_head, if waiting_for_head => {
+                if flags.heads() == heads_before {
+                    // hyper's header_read_timeout, counted from when the connection went idle.
+                    return None;
+                }
+                waiting_for_head = false;
+                continue;
+            }
+        }
+        // Idle: give the client LINGER to send its next request before dropping hyper.
+        let since = Instant::now();
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        let busy_again = poll_fn(|cx| match hyper_conn.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(Some(result)),
+            Poll::Pending if !flags.is_idle() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        });
+        tokio::select! {
+            biased;
+            result = busy_again => {
+                if let Some(result) = result {
+                    return ended(result);
+                }
+                if flags.heads() != heads_before {
+                    waiting_for_head = false;
+                }
+            }
+            // An idle connection closes at once on shutdown, as hyper's graceful shutdown does.
+            () = drain.stopping() => return None,
+            () = &mut linger => return Some(since),
+        }
+    }
+}
+
+fn ended(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> Option<Instant> {
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+    None
+}
+
+/// The connection's IO while hyper has it; put back into `home` when hyper drops it.
+struct Leased {
+    io: Option<Io>,
+    home: Arc<Mutex<Option<Io>>>,
+}
+
+impl Leased {
+    fn io(&mut self) -> Pin<&mut Io> {
+        Pin::new(self.io.as_mut().expect("the IO is only taken out on drop"))
+    }
+}
+
+impl Drop for Leased {
+    fn drop(&mut self) {
+        *self.home.lock() = self.io.take();
+    }
+}
+
+impl AsyncRead for Leased {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.io().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Leased {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        b: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.io().poll_write(cx, b)
+    }
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.io().poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.io().poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.io().poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.as_ref().is_some_and(AsyncWrite::is_write_vectored)
+    }
+}
