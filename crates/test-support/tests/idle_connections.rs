@@ -8,7 +8,7 @@ use portcullis_test_support::{Recorder, TestGateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Longer than the time a connection lingers in hyper before its state is dropped (250 ms).
+/// Longer than the time a connection lingers in hyper before its state is dropped (50 ms).
 const PAST_LINGER: Duration = Duration::from_millis(600);
 
 async fn gateway(limits: &str) -> (TestGateway, std::sync::Arc<Recorder>) {
