@@ -95,6 +95,9 @@ conditions! {
     token_invalid => (UNAUTHORIZED, "token.invalid", "Invalid access token", Client);
     /// The token's `exp` has passed.
     token_expired => (UNAUTHORIZED, "token.expired", "Access token expired", Client);
+    /// A DPoP proof (RFC 9449) is missing, invalid, replayed or made with a key the token is not
+    /// bound to (`verify-oauth-token`).
+    dpop_invalid_proof => (UNAUTHORIZED, "dpop.invalid_proof", "Invalid DPoP proof", Client);
     /// The token lacks a scope the API or flow requires (`require-scopes`).
     token_insufficient_scope => (FORBIDDEN, "token.insufficient_scope", "Insufficient scope", Client);
     /// A rate limit (spike arrest) was exceeded.

@@ -11,10 +11,12 @@
 
 use std::time::SystemTime;
 
+use portcullis_jose::DpopProof;
 use portcullis_store::{CodeUse, NewToken, OAuthClient, Rotation, StoreError, TokenKind};
 use serde_json::{Map, Value, json};
 
 use crate::authorize::OIDC_SCOPES;
+use crate::dpop;
 use crate::error::OAuthError;
 use crate::grant::{self, Grant};
 use crate::mint::{Issue, REFRESH_TOKEN_MARKER, random_id, random_secret, unix};
@@ -154,6 +156,7 @@ pub(crate) async fn authorization_code(
     presented_client_id: &str,
     params: &Params,
     x5t: Option<&str>,
+    cnf_jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let code = params.require("code", "code is required")?;
     let redirect_uri = params.require("redirect_uri", "redirect_uri is required")?;
@@ -212,7 +215,7 @@ pub(crate) async fn authorization_code(
         parent_id: None,
         code_id: Some(&record.id),
         cnf_x5t: x5t,
-        cnf_jkt: None,
+        cnf_jkt,
         now,
         claims,
     };
@@ -259,6 +262,7 @@ pub(crate) async fn refresh_token(
     client: &OAuthClient,
     params: &Params,
     x5t: Option<&str>,
+    proof: Option<&DpopProof>,
 ) -> Result<Value, OAuthError> {
     let presented = params.require("refresh_token", "refresh_token is required")?;
     let store_err = |e: StoreError| OAuthError::from_store(&e);
@@ -275,6 +279,7 @@ pub(crate) async fn refresh_token(
             "the refresh token is invalid or expired",
         ));
     }
+    dpop::check_refresh_binding(old.cnf_jkt.as_deref(), proof)?;
     let scopes = match grant::parse_scope(params.get("scope"))? {
         None => old.scopes.clone(),
         Some(req) => {
@@ -304,7 +309,8 @@ pub(crate) async fn refresh_token(
         code_id: old.code_id.as_deref(),
         // The new tokens are bound to the certificate of this request (RFC 8705 §3).
         cnf_x5t: x5t,
-        cnf_jkt: old.cnf_jkt.as_deref(),
+        // A proof binds the new tokens to its key (the same key, for a bound family).
+        cnf_jkt: proof.map(|p| p.jkt.as_str()).or(old.cnf_jkt.as_deref()),
         now: SystemTime::now(),
         claims,
     };

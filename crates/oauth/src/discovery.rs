@@ -41,6 +41,10 @@ pub(crate) async fn metadata(State(server): State<Arc<AuthorizationServer>>) -> 
         "code_challenge_methods_supported": ["S256"],
         "access_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": portcullis_jose::dpop::DPOP_ALGORITHMS
+            .iter()
+            .map(|a| portcullis_jose::alg_name_of(*a))
+            .collect::<Vec<_>>(),
     });
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(

@@ -70,6 +70,11 @@ impl OAuthError {
             "a requested scope is not granted to this client by its approved API products",
         )
     }
+    /// The `DPoP` header's proof is invalid, or a DPoP-bound refresh token came without a
+    /// proof by its key (RFC 9449 §5).
+    pub const fn invalid_dpop_proof(description: &'static str) -> Self {
+        Self::new("invalid_dpop_proof", StatusCode::BAD_REQUEST, description)
+    }
     /// The store or a signing key is unavailable.
     pub const fn temporarily_unavailable() -> Self {
         Self::new(

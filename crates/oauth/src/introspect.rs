@@ -77,7 +77,12 @@ async fn introspect(
     });
     if let Some(obj) = out.as_object_mut() {
         if r.kind == TokenKind::Access {
-            obj.insert("token_type".into(), "Bearer".into());
+            let token_type = if r.cnf_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            };
+            obj.insert("token_type".into(), token_type.into());
         }
         let mut cnf = serde_json::Map::new();
         if let Some(x5t) = &r.cnf_x5t {

@@ -15,6 +15,8 @@
 //!   `/.well-known/openid-configuration`, on a listener of their own.
 //! - Access tokens are opaque (256 random bits, stored only as a keyed hash) or RFC 9068 JWTs
 //!   signed with a rotating key ([`keys`]), chosen per API product (`token_format` attribute).
+//! - DPoP (RFC 9449): a `DPoP` proof at the token endpoint binds the tokens to its key
+//!   (`token_type: DPoP`, `cnf.jkt`); refreshing a bound family needs a proof by that key.
 //! - [`LocalTokens`] resolves presented tokens for the gateway with a bounded cache, so the
 //!   request path does not touch the database once a token is known.
 //!
@@ -25,6 +27,7 @@ mod authorize;
 mod client_auth;
 mod code_grant;
 mod discovery;
+mod dpop;
 mod error;
 mod federation;
 pub mod grant;

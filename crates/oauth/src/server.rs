@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::routing::{get, post};
+use portcullis_jose::DpopVerifier;
+use portcullis_jose::dpop::DEFAULT_DPOP_MAX_AGE;
 use portcullis_store::{Keyring, OAuthRepository, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -36,6 +38,8 @@ pub struct AuthorizationServer {
     pub(crate) writer: TokenWriter,
     pub(crate) clients: ClientCache,
     pub(crate) federation: Federation,
+    /// DPoP proofs at the token endpoint (the node's shared replay cache).
+    pub(crate) dpop: DpopVerifier,
 }
 
 impl std::fmt::Debug for AuthorizationServer {
@@ -69,6 +73,7 @@ impl AuthorizationServer {
             writer: TokenWriter::spawn(store.clone()),
             clients: ClientCache::new(keyring.clone()),
             federation,
+            dpop: DpopVerifier::shared(DEFAULT_DPOP_MAX_AGE),
             store,
             keyring,
             keys,

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client_auth::authenticate;
 use crate::code_grant;
+use crate::dpop;
 use crate::error::{OAuthError, no_store};
 use crate::grant::{self, Grant};
 use crate::mint::{ACCESS_TOKEN_MARKER, Issue, random_id, random_secret, store_failed};
@@ -58,14 +59,26 @@ async fn dispatch(
     // RFC 8705 §3: a verified client certificate binds the access tokens, whatever the
     // authentication method.
     let x5t = peer.map(PeerCertificate::x5t);
-    match grant_type {
-        "client_credentials" => client_credentials(server, &client, &params, x5t).await,
+    // After client authentication: only authenticated clients reach the replay cache.
+    let proof = dpop::token_request_proof(&server.dpop, &server.settings, headers)?;
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let mut body = match grant_type {
+        "client_credentials" => client_credentials(server, &client, &params, x5t, jkt).await,
         "authorization_code" => {
-            code_grant::authorization_code(server, &client, &presented_id, &params, x5t).await
+            code_grant::authorization_code(server, &client, &presented_id, &params, x5t, jkt).await
         }
-        "refresh_token" => code_grant::refresh_token(server, &client, &params, x5t).await,
+        "refresh_token" => {
+            code_grant::refresh_token(server, &client, &params, x5t, proof.as_ref()).await
+        }
         _ => Err(OAuthError::unsupported_grant_type()),
+    }?;
+    // With a proof every token of the response is bound to its key (RFC 9449 §5).
+    if proof.is_some()
+        && let Some(obj) = body.as_object_mut()
+    {
+        obj.insert("token_type".into(), "DPoP".into());
     }
+    Ok(body)
 }
 
 /// RFC 6749 §4.4: a token for the client itself, no refresh token.
@@ -74,6 +87,7 @@ async fn client_credentials(
     client: &OAuthClient,
     params: &Params,
     x5t: Option<&str>,
+    cnf_jkt: Option<&str>,
 ) -> Result<Value, OAuthError> {
     let requested = grant::parse_scope(params.get("scope"))?;
     let grant = grant::decide(client, requested.as_deref())?;
@@ -88,7 +102,7 @@ async fn client_credentials(
         parent_id: None,
         code_id: None,
         cnf_x5t: x5t,
-        cnf_jkt: None,
+        cnf_jkt,
         now: SystemTime::now(),
         claims: Map::new(),
     };

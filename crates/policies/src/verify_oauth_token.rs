@@ -17,6 +17,9 @@
 //!
 //! - **Certificate-bound tokens** (RFC 8705, `cnf.x5t#S256`, opaque, JWT or introspected) are
 //!   accepted only over TLS with the same verified client certificate ([`mtls`]).
+//! - **DPoP** (RFC 9449, [`dpop`]): `Authorization: DPoP <token>` plus a `DPoP` proof, bound to
+//!   the token's `cnf.jkt`; bound tokens presented as `Bearer` are refused; `dpop.required`
+//!   refuses Bearer tokens altogether.
 //!
 //! Errors (problem+json): 401 `token.missing` / `token.invalid` / `token.expired` with
 //! `WWW-Authenticate: Bearer realm="…", error="invalid_token"` (none for a missing token, RFC
@@ -34,6 +37,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
+
+mod dpop;
+
+pub use dpop::DpopConfig;
+use dpop::{Dpop, Scheme};
 
 const KIND: &str = "verify-oauth-token";
 /// Longest accepted `leeway`.
@@ -59,6 +67,10 @@ pub struct VerifyOAuthTokenConfig {
     /// instead of the built-in server.
     #[serde(default)]
     pub introspection: Option<IntrospectionConfig>,
+    /// DPoP proof-of-possession (RFC 9449): `Authorization: DPoP <token>` with a `DPoP` proof.
+    /// DPoP-bound tokens are always checked; `required: true` also refuses Bearer tokens.
+    #[serde(default)]
+    pub dpop: DpopConfig,
 }
 
 /// An external introspection endpoint.
@@ -118,7 +130,9 @@ impl PolicyConfig for VerifyOAuthTokenConfig {
             None => None,
             Some(i) => Some(Arc::new(remote(i, ctx.base_dir)?)),
         };
+        let dpop = Dpop::compile(&self.dpop)?;
         Ok(Arc::new(VerifyOAuthToken {
+            dpop,
             tokens: ctx.deps.oauth.clone(),
             remote,
             leeway: self.leeway.0,
@@ -189,6 +203,7 @@ pub struct VerifyOAuthToken {
     leeway: Duration,
     realm: String,
     hide: bool,
+    dpop: Dpop,
 }
 
 impl VerifyOAuthToken {
@@ -203,21 +218,30 @@ impl VerifyOAuthToken {
         HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
     }
 
+    /// A token refusal, challenged in the scheme the client used.
     fn invalid(
         &self,
+        scheme: Scheme,
         base: GatewayError,
         reason: &'static str,
         desc: &'static str,
     ) -> GatewayError {
+        let challenge = match scheme {
+            Scheme::Bearer => self.challenge(Some(desc)),
+            Scheme::Dpop => self
+                .dpop
+                .challenge(&self.realm, Some(("invalid_token", desc))),
+        };
         base.with_detail(desc)
             .with_extra("reason", reason.into())
-            .with_header(header::WWW_AUTHENTICATE, self.challenge(Some(desc)))
+            .with_header(header::WWW_AUTHENTICATE, challenge)
     }
 }
 
-/// The bearer token of `Authorization: Bearer <token>` (RFC 6750 §2.1). `Err` for a request
-/// with several Authorization headers or an unreadable one.
-fn bearer(ex: &Exchange) -> Result<Option<&str>, ()> {
+/// The token of `Authorization: Bearer <token>` (RFC 6750 §2.1) or `Authorization: DPoP
+/// <token>` (RFC 9449 §7.1). `Err` for a request with several Authorization headers or an
+/// unreadable one.
+fn credentials(ex: &Exchange) -> Result<Option<(Scheme, &str)>, ()> {
     let mut values = ex.request.headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -227,11 +251,15 @@ fn bearer(ex: &Exchange) -> Result<Option<&str>, ()> {
     }
     let text = value.to_str().map_err(|_| ())?;
     let (scheme, rest) = text.trim().split_once(' ').unwrap_or((text, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::Dpop
+    } else {
         return Ok(None);
-    }
+    };
     let token = rest.trim();
-    Ok((!token.is_empty()).then_some(token))
+    Ok((!token.is_empty()).then_some((scheme, token)))
 }
 
 #[async_trait]
@@ -241,22 +269,38 @@ impl Policy for VerifyOAuthToken {
     }
 
     async fn on_request(&self, ex: &mut Exchange) -> Result<Decision, GatewayError> {
-        let token = match bearer(ex) {
-            Ok(Some(t)) => t.to_owned(),
+        let (scheme, token) = match credentials(ex) {
+            Ok(Some((s, t))) => (s, t.to_owned()),
             Ok(None) => {
-                return Err(GatewayError::token_missing()
-                    .with_header(header::WWW_AUTHENTICATE, self.challenge(None)));
+                let challenge = if self.dpop.required {
+                    self.dpop.challenge(&self.realm, None)
+                } else {
+                    self.challenge(None)
+                };
+                return Err(
+                    GatewayError::token_missing().with_header(header::WWW_AUTHENTICATE, challenge)
+                );
             }
             Err(()) => {
                 return Err(self.invalid(
+                    Scheme::Bearer,
                     GatewayError::token_invalid(),
                     "malformed",
                     "malformed Authorization header",
                 ));
             }
         };
+        if scheme == Scheme::Bearer && self.dpop.required {
+            return Err(self.invalid(
+                Scheme::Dpop,
+                GatewayError::token_invalid(),
+                "dpop_required",
+                "a DPoP-bound token and a DPoP proof are required",
+            ));
+        }
         if token.len() > MAX_TOKEN_BYTES {
             return Err(self.invalid(
+                scheme,
                 GatewayError::token_invalid(),
                 "too_large",
                 "token too large",
@@ -270,6 +314,7 @@ impl Policy for VerifyOAuthToken {
             Ok(Ok(info)) => info,
             Ok(Err(Inactive::Expired)) => {
                 return Err(self.invalid(
+                    scheme,
                     GatewayError::token_expired(),
                     "expired",
                     "token expired",
@@ -277,6 +322,7 @@ impl Policy for VerifyOAuthToken {
             }
             Ok(Err(Inactive::Revoked)) => {
                 return Err(self.invalid(
+                    scheme,
                     GatewayError::token_invalid(),
                     "revoked",
                     "token revoked",
@@ -284,6 +330,7 @@ impl Policy for VerifyOAuthToken {
             }
             Ok(Err(Inactive::Invalid)) => {
                 return Err(self.invalid(
+                    scheme,
                     GatewayError::token_invalid(),
                     "invalid",
                     "token unknown or invalid",
@@ -296,10 +343,24 @@ impl Policy for VerifyOAuthToken {
         };
         if !mtls::holder_presented_certificate(&info, ex) {
             return Err(self.invalid(
+                scheme,
                 GatewayError::token_invalid(),
                 "certificate_mismatch",
                 "token is bound to a client certificate that this request did not present",
             ));
+        }
+        match scheme {
+            Scheme::Dpop => self.dpop.check(ex, &self.realm, &token, &info)?,
+            // A bound token without its proof is a stolen token until proven otherwise.
+            Scheme::Bearer if info.cnf_jkt.is_some() => {
+                return Err(self.invalid(
+                    Scheme::Bearer,
+                    GatewayError::token_invalid(),
+                    "dpop_bound",
+                    "the token is DPoP-bound: present it with the DPoP scheme and a proof",
+                ));
+            }
+            Scheme::Bearer => {}
         }
         let owner = info.owner.as_ref();
         ex.ctx.identity = Some(Identity {
@@ -314,6 +375,7 @@ impl Policy for VerifyOAuthToken {
         ex.request.extensions.insert(OAuthPrincipal(info));
         if self.hide {
             ex.request.headers.remove(header::AUTHORIZATION);
+            ex.request.headers.remove("dpop");
         }
         Ok(Decision::Continue)
     }

@@ -118,6 +118,18 @@ pub struct Exchange {
     pub ctx: RequestCtx,
 }
 
+/// How the client addressed the request, in `Exchange::request.extensions` (set by the proxy):
+/// the listener's scheme and the `Host` (or HTTP/2 `:authority`) the client sent. Policies that
+/// must rebuild the URL the client used (DPoP `htu`, RFC 9449) read it; the request URI itself
+/// holds only the normalised path and query.
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    /// TLS was terminated on the listener (`https`), else `http`.
+    pub https: bool,
+    /// The requested host (with port, if the client sent one).
+    pub host: Option<http::HeaderValue>,
+}
+
 /// A tighter request body limit set by a policy (e.g. `request-size-limit`) in
 /// `Exchange::request.extensions`; the proxy enforces it while streaming the body upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ mod pipeline;
 
 use async_trait::async_trait;
 pub use exchange::{
-    Body, BodyLimit, BoxError, Exchange, PolicyEvent, Reply, RequestBody, RequestCtx,
+    Body, BodyLimit, BoxError, Exchange, PolicyEvent, Reply, RequestBody, RequestCtx, RequestOrigin,
 };
 pub use pipeline::{Mode, Pipeline, PipelineEntry, RequestOutcome};
 use portcullis_core::GatewayError;

@@ -19,7 +19,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use portcullis_config::{ApiRoute, FlowRoute, Snapshot};
 use portcullis_core::GatewayError;
-use portcullis_policy::{Body, Exchange, Pipeline, RequestBody, RequestCtx, RequestOutcome};
+use portcullis_policy::{
+    Body, Exchange, Pipeline, RequestBody, RequestCtx, RequestOrigin, RequestOutcome,
+};
 
 use crate::api_metrics::ApiMetrics;
 use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
@@ -145,6 +147,10 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     let host = requested_host(&req);
 
     let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(RequestOrigin {
+        https: conn.tls,
+        host: host.clone(),
+    });
     // Policies and the upstream see the normalised path (plus the original query).
     let normalised = match parts.uri.query() {
         Some(q) => format!("{path}?{q}").parse().ok(),
