@@ -60,7 +60,8 @@ pub struct VerifyOAuthTokenConfig {
     #[serde(default = "default_realm")]
     #[schemars(regex(pattern = r#"^[^"\\\x00-\x1f]{1,64}$"#))]
     pub realm: String,
-    /// Remove the `Authorization` header before the request goes upstream. Default true.
+    /// Remove the `Authorization` (and `DPoP`) header before the request goes upstream. Default
+    /// true.
     #[serde(default = "yes")]
     pub hide_credentials: bool,
     /// Resolve tokens through another authorization server's RFC 7662 introspection endpoint

@@ -594,3 +594,36 @@ async fn jwcrypto_proofs_are_accepted() {
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("INTEROP OK"), "{stdout}");
 }
+
+#[tokio::test]
+async fn dpop_config_errors_name_the_field() {
+    let up = Recorder::start("orders").await;
+    for (policy, field) in [
+        (
+            "{ dpop: { max_age: 10m } }",
+            "verify-oauth-token.dpop.max_age:",
+        ),
+        (
+            "{ dpop: { public_uri_base: \"api.example.com\" } }",
+            "verify-oauth-token.dpop.public_uri_base:",
+        ),
+    ] {
+        let yaml = format!(
+            r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+apis:
+  - name: orders
+    base_path: /orders
+    upstream: {{ targets: ["{}"] }}
+    policies:
+      request: [ {{ verify-oauth-token: {policy} }} ]
+"#,
+            up.url()
+        );
+        let err = TestGateway::start_with(&yaml, None)
+            .await
+            .err()
+            .expect("invalid config refused");
+        assert!(err.contains(field), "{field}: {err}");
+    }
+}

@@ -75,14 +75,18 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 (`Authorization: Bearer`). Opaque tokens are looked up once and then cached \
                 (bounded, until expiry or 30 s); JWT access tokens are verified against the \
                 server's published keys (`typ: at+jwt`, pinned asymmetric algorithms). Sets the \
-calling app and the token's scopes for `require-scopes`. A certificate-bound token \
+                calling app and the token's scopes for `require-scopes`. A certificate-bound token \
                 (RFC 8705 `cnf.x5t#S256`) is accepted only over a listener with `tls.client_ca` \
                 and the same client certificate (`token.invalid`, reason \
-                `certificate_mismatch`). Rejects with 401 (`token.missing`, `token.invalid`, \
-                `token.expired`) and a `WWW-Authenticate: Bearer` challenge. See docs/oauth.md.",
+                `certificate_mismatch`). DPoP (RFC 9449): `Authorization: DPoP` with a `DPoP` \
+                proof bound to the token's `cnf.jkt`; bound tokens are never accepted as Bearer; \
+                proof failures are 401 `dpop.invalid_proof` with a `WWW-Authenticate: DPoP` \
+                challenge. Other refusals are 401 (`token.missing`, `token.invalid`, \
+                `token.expired`) with a `WWW-Authenticate: Bearer` challenge. See docs/oauth.md.",
         yaml: "\
 - verify-oauth-token:
     leeway: 30s
+    dpop: { required: false, max_age: 60s }
 ",
         files: &[],
     },
