@@ -73,5 +73,10 @@ mod tests {
         assert!(permitted(&both, AuthMethod::TlsClientAuth).is_ok());
         assert!(permitted(&both, AuthMethod::SecretPost).is_err());
         assert!(permitted(&client(Some("bogus")), AuthMethod::SecretBasic).is_err());
+        assert!(permitted(&default, AuthMethod::PrivateKeyJwt).is_err());
+        let pkjwt = client(Some("private_key_jwt"));
+        assert!(permitted(&pkjwt, AuthMethod::PrivateKeyJwt).is_ok());
+        assert!(permitted(&pkjwt, AuthMethod::SecretBasic).is_err());
+        assert!(permitted(&pkjwt, AuthMethod::SecretPost).is_err());
     }
 }

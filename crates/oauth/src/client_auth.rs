@@ -2,7 +2,8 @@
 //! `client_secret_basic` (RFC 6749 §2.3.1: `Authorization: Basic`, id and secret each
 //! form-urlencoded before base64) and `client_secret_post` (form parameters). Exactly one
 //! method per request: using two is `invalid_request` (§2.3). `tls_client_auth` (RFC 8705) lives
-//! in [`crate::mtls`]; which methods an app may use, in [`crate::auth_method`].
+//! in [`crate::mtls`], `private_key_jwt` (RFC 7523) in [`crate::client_assertion`]; which methods
+//! an app may use, in [`crate::auth_method`].
 //!
 //! The client id is the app credential's consumer key and the secret its consumer secret; the
 //! store compares keyed hashes in constant time ([`OAuthRepository::authenticate_oauth_client`]).
@@ -17,6 +18,7 @@ use portcullis_store::{KeyHash, Keyring, OAuthClient, OAuthRepository};
 use quick_cache::sync::Cache;
 use zeroize::Zeroizing;
 
+use crate::client_assertion::{self, Assertions};
 use crate::error::OAuthError;
 use crate::mtls::PeerCertificate;
 use crate::params::Params;
@@ -30,6 +32,8 @@ pub enum AuthMethod {
     SecretPost,
     /// A verified TLS client certificate matching the registration (RFC 8705 §2.1).
     TlsClientAuth,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -39,6 +43,7 @@ impl AuthMethod {
             Self::SecretBasic => "client_secret_basic",
             Self::SecretPost => "client_secret_post",
             Self::TlsClientAuth => "tls_client_auth",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -127,11 +132,15 @@ pub(crate) struct ClientCache {
     /// `tls_client_auth` successes by client id and certificate thumbprint (a cache of its own:
     /// a thumbprint is public, so it must never be usable as a secret of the other one).
     by_cert: Cache<(KeyHash, Arc<str>), (Arc<OAuthClient>, Instant)>,
+    /// `private_key_jwt` verification (client lookups, key sets; never assertions).
+    assertions: Assertions,
 }
 
 impl ClientCache {
-    pub(crate) fn new(keyring: Arc<Keyring>) -> Self {
+    /// `issuer` and `token_endpoint` are what client assertions must name as `aud`.
+    pub(crate) fn new(keyring: Arc<Keyring>, issuer: &str, token_endpoint: &str) -> Self {
         Self {
+            assertions: Assertions::new(keyring.clone(), issuer, token_endpoint),
             keyring,
             cache: Cache::new(10_000),
             by_cert: Cache::new(10_000),
@@ -166,6 +175,15 @@ pub(crate) async fn authenticate(
     if let Some(r) = crate::mtls::authenticate(store, clients, headers, params, peer).await {
         return r;
     }
+    if let Some(a) = client_assertion::presented(params)? {
+        if has_secret(headers, params) {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not several",
+            ));
+        }
+        let client = clients.assertions.authenticate(store, &a).await?;
+        return Ok((client, AuthMethod::PrivateKeyJwt, a.client_id));
+    }
     let p = presented(headers, params)?;
     let key = (
         clients.keyring.hash_credential(&p.id),
@@ -196,6 +214,16 @@ pub(crate) async fn authenticate(
             )
         }
     }
+}
+
+/// True if the request carries a secret (Basic header or `client_secret`).
+fn has_secret(headers: &HeaderMap, params: &Params) -> bool {
+    params.get("client_secret").is_some()
+        || headers.get_all(header::AUTHORIZATION).iter().any(|v| {
+            v.as_bytes()
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"basic "))
+        })
 }
 
 /// The app may use `method` (`token_endpoint_auth_method`); Basic failures carry their
@@ -245,5 +273,16 @@ mod tests {
         );
         let post = presented(&HeaderMap::new(), &both).unwrap();
         assert_eq!(post.method, AuthMethod::SecretPost);
+    }
+
+    #[test]
+    fn an_assertion_with_a_secret_is_two_methods() {
+        let assertion = "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=e30.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.c2ln";
+        let post = Params::parse(format!("{assertion}&client_secret=s").as_bytes()).unwrap();
+        assert!(has_secret(&HeaderMap::new(), &post));
+        let form = Params::parse(assertion.as_bytes()).unwrap();
+        assert!(has_secret(&basic("a", "b"), &form));
+        assert!(!has_secret(&HeaderMap::new(), &form));
+        assert!(crate::client_assertion::presented(&form).unwrap().is_some());
     }
 }

@@ -15,10 +15,18 @@ pub(crate) async fn metadata(State(server): State<Arc<AuthorizationServer>>) -> 
     let s = &server.settings;
     let algs: Vec<&str> = vec![portcullis_jose::alg_name_of(s.signing.algorithm)];
     let mtls = s.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-    let mut auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    let mut auth_methods = vec![
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ];
     if mtls {
         auth_methods.push("tls_client_auth");
     }
+    let assertion_algs: Vec<&str> = crate::client_assertion::ALGORITHMS
+        .iter()
+        .map(|a| portcullis_jose::alg_name_of(*a))
+        .collect();
     let body = serde_json::json!({
         "issuer": s.issuer,
         "authorization_endpoint": s.endpoint("/oauth2/authorize"),
@@ -38,6 +46,9 @@ pub(crate) async fn metadata(State(server): State<Arc<AuthorizationServer>>) -> 
         "introspection_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "tls_client_certificate_bound_access_tokens": mtls,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "access_token_signing_alg_values_supported": algs,
         "authorization_response_iss_parameter_supported": true,

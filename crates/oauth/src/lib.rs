@@ -24,6 +24,7 @@
 
 mod auth_method;
 mod authorize;
+mod client_assertion;
 mod client_auth;
 mod code_grant;
 mod discovery;

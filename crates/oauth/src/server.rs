@@ -69,9 +69,13 @@ impl AuthorizationServer {
         );
         let federation = Federation::new(&settings.login);
         Ok(Arc::new(Self {
-            settings,
             writer: TokenWriter::spawn(store.clone()),
-            clients: ClientCache::new(keyring.clone()),
+            clients: ClientCache::new(
+                keyring.clone(),
+                &settings.issuer,
+                &settings.endpoint("/oauth2/token"),
+            ),
+            settings,
             federation,
             dpop: DpopVerifier::shared(DEFAULT_DPOP_MAX_AGE),
             store,

@@ -46,6 +46,7 @@
 
 mod access;
 mod apply;
+pub mod client_metadata;
 mod error;
 mod feed;
 mod index;

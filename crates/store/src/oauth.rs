@@ -7,9 +7,10 @@
 //!   keyed hashes ([`crate::Keyring::hash_credential`]); signing keys only sealed with
 //!   [`crate::Purpose::SigningKeys`]; end-user passwords only as argon2id hashes. A database dump
 //!   holds nothing a caller could present.
-//! - **Replay**: codes are single use and refresh tokens rotate; the repository makes "first use
-//!   wins" atomic ([`OAuthRepository::consume_code`], [`OAuthRepository::rotate_refresh_token`])
-//!   and reports a replay so the caller can revoke the whole token family (RFC 9700 §4.14).
+//! - **Replay**: codes and client assertions are single use and refresh tokens rotate; the
+//!   repository makes "first use wins" atomic ([`OAuthRepository::consume_code`],
+//!   [`OAuthRepository::rotate_refresh_token`], [`OAuthRepository::use_assertion_jti`]) and
+//!   reports a replay so the caller can revoke the whole token family (RFC 9700 §4.14).
 //! - **Public identifiers only in tokens**: a token names its client by the credential id
 //!   (`key_…`), never by the consumer key, which is also an API key and must stay secret.
 //!
@@ -446,8 +447,21 @@ pub trait OAuthRepository: Send + Sync {
         old_id: &str,
         new_tokens: &[NewToken],
     ) -> Result<Rotation, StoreError>;
-    /// Deletes tokens and codes that expired before `before`. Returns how many rows went.
+    /// Deletes tokens, codes and assertion `jti` records that expired before `before`.
+    /// Returns how many rows went.
     async fn purge_expired(&self, before: SystemTime) -> Result<u64, StoreError>;
+
+    // --- client assertions (private_key_jwt) ---
+    /// Records the first use of a client assertion: `hash` is the keyed hash of the client's
+    /// credential id and the assertion's `jti`, `expires_at` when the assertion stops being
+    /// acceptable. `true` on first use (or when an earlier record had expired by `now`),
+    /// `false` for a replay. Atomic across nodes sharing the database.
+    async fn use_assertion_jti(
+        &self,
+        hash: &KeyHash,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Result<bool, StoreError>;
 
     // --- authorization codes ---
     /// Stores a new code.

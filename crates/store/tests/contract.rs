@@ -102,6 +102,8 @@ contract!(
     oauth::signing_keys_are_sealed_and_rotate_once,
     oauth::end_users_log_in_with_argon2id_passwords,
     oauth::federated_users_are_linked_by_provider_and_subject,
+    oauth::client_assertion_jtis_are_single_use_across_handles,
+    oauth::invalid_oauth_client_attributes_are_refused_by_field,
 );
 
 /// One fixed master key for every handle in this test binary, so handles agree on hashes.

@@ -58,6 +58,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("../../migrations/postgres/0004_oauth.sql"),
     ),
     (
+        5,
+        "oauth_assertions",
+        include_str!("../../migrations/postgres/0005_oauth_assertions.sql"),
+    ),
+    (
         6,
         "oauth_federation",
         include_str!("../../migrations/postgres/0006_oauth_federation.sql"),

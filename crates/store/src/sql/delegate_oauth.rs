@@ -67,6 +67,14 @@ macro_rules! impl_oauth_repository {
             ) -> Result<u64, $crate::StoreError> {
                 $crate::sql::oauth::tokens::purge_expired(self, before).await
             }
+            async fn use_assertion_jti(
+                &self,
+                hash: &$crate::KeyHash,
+                expires_at: std::time::SystemTime,
+                now: std::time::SystemTime,
+            ) -> Result<bool, $crate::StoreError> {
+                $crate::sql::oauth::assertions::use_assertion_jti(self, hash, expires_at, now).await
+            }
             async fn store_code(&self, code: &$crate::NewCode) -> Result<(), $crate::StoreError> {
                 $crate::sql::oauth::codes::store_code(self, code).await
             }

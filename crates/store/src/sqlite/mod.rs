@@ -57,6 +57,11 @@ const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("../../migrations/sqlite/0004_oauth.sql"),
     ),
     (
+        5,
+        "oauth_assertions",
+        include_str!("../../migrations/sqlite/0005_oauth_assertions.sql"),
+    ),
+    (
         6,
         "oauth_federation",
         include_str!("../../migrations/sqlite/0006_oauth_federation.sql"),

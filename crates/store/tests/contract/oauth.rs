@@ -607,3 +607,110 @@ pub(crate) async fn federated_users_are_linked_by_provider_and_subject(db: TestD
         "one user for one (provider, subject): {ids:?}"
     );
 }
+
+pub(crate) async fn client_assertion_jtis_are_single_use_across_handles(db: TestDb) {
+    let a = open_store(&db).await;
+    let b = open_store(&db).await;
+    let now = SystemTime::now();
+    let later = now + Duration::from_secs(300);
+    let jti = |s: &str| test_keyring().hash_credential(&format!("key_1\0{s}"));
+    assert!(a.use_assertion_jti(&jti("one"), later, now).await.unwrap());
+    // A replay through another handle (another node) is refused, and so is one through the same.
+    assert!(!b.use_assertion_jti(&jti("one"), later, now).await.unwrap());
+    assert!(!a.use_assertion_jti(&jti("one"), later, now).await.unwrap());
+    assert!(b.use_assertion_jti(&jti("two"), later, now).await.unwrap());
+
+    // Of many concurrent uses of one jti on two handles, exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let hash = jti("race");
+        tasks.push(tokio::spawn(async move {
+            store.use_assertion_jti(&hash, later, now).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one use of a jti wins");
+
+    // Once the recorded assertion has expired its record no longer blocks (the assertion itself
+    // can no longer be accepted), and the purge removes expired records.
+    let short = now + Duration::from_secs(1);
+    assert!(a.use_assertion_jti(&jti("old"), short, now).await.unwrap());
+    let after = now + Duration::from_secs(2);
+    assert!(
+        a.use_assertion_jti(&jti("old"), later, after)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !a.use_assertion_jti(&jti("old"), later, after)
+            .await
+            .unwrap()
+    );
+    assert!(
+        a.use_assertion_jti(&jti("stale"), short, now)
+            .await
+            .unwrap()
+    );
+    let purged = a.purge_expired(after).await.unwrap();
+    assert_eq!(purged, 1, "only the expired record goes");
+    assert!(
+        !a.use_assertion_jti(&jti("one"), later, after)
+            .await
+            .unwrap()
+    );
+}
+
+pub(crate) async fn invalid_oauth_client_attributes_are_refused_by_field(db: TestDb) {
+    let c = client(&db).await;
+    let actor = Actor::system();
+    let attrs = |pairs: &[(&str, &str)]| -> portcullis_store::Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let spec = |attributes| AppSpec {
+        name: "keys".into(),
+        callback_urls: vec![],
+        attributes,
+    };
+    let bad = attrs(&[
+        ("token_endpoint_auth_method", "client_secret_jwt"),
+        ("jwks", r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+    ]);
+    match c
+        .store
+        .create_app(&actor, "dev@example.com", &spec(bad))
+        .await
+    {
+        Err(StoreError::Invalid(msg)) => {
+            assert!(
+                msg.contains("attributes[\"token_endpoint_auth_method\"]"),
+                "{msg}"
+            );
+            assert!(msg.contains("attributes[\"jwks\"]"), "{msg}");
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    let good = attrs(&[
+        ("token_endpoint_auth_method", "private_key_jwt"),
+        ("jwks_uri", "https://client.example/jwks.json"),
+    ]);
+    let app = c
+        .store
+        .create_app(&actor, "dev@example.com", &spec(good))
+        .await
+        .unwrap();
+    // Updates are checked too.
+    let plain_http = attrs(&[("jwks_uri", "http://client.example/jwks.json")]);
+    assert!(matches!(
+        c.store
+            .update_app(&actor, &app.app.id, &spec(plain_http), None)
+            .await,
+        Err(StoreError::Invalid(m)) if m.contains("attributes[\"jwks_uri\"]")
+    ));
+}

@@ -103,6 +103,9 @@ pub(crate) fn check_into(p: &mut Problems, spec: &AppSpec) -> AppSpec {
     let name = validate::label(p, "name", &spec.name, 100);
     validate::callback_urls(p, "callback_urls", &spec.callback_urls);
     validate::attributes(p, "attributes", &spec.attributes);
+    for (name, problem) in crate::client_metadata::check(&spec.attributes) {
+        p.push(format_args!("attributes[{name:?}]"), problem);
+    }
     AppSpec {
         name,
         callback_urls: spec.callback_urls.clone(),

@@ -1,12 +1,13 @@
 //! [`OAuthRepository`](crate::OAuthRepository) for every SQL backend, one file per concern:
 //! client lookup ([`clients`]), tokens ([`tokens`]), authorization codes ([`codes`]), signing
-//! keys ([`keys`]) and end users ([`users`]).
+//! keys ([`keys`]), end users ([`users`]) and single-use client assertions ([`assertions`]).
 //!
 //! Token and code writes append no `change_log` row: they are the authorization server's hot
 //! path, and a change-log row would make every gateway node reload its credential index per
 //! token. Writes still go through the backend's write transaction, which serialises them, so
 //! "first use wins" checks (code redemption, refresh rotation) cannot race.
 
+pub(crate) mod assertions;
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod keys;

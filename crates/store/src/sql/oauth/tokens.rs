@@ -269,6 +269,7 @@ pub(crate) async fn purge_expired<B: Backend>(
             &[Arg::Int(at)],
         )
         .await?;
+    let assertions = super::assertions::purge(&mut *tx, before).await?;
     commit(b, tx, None).await?;
-    Ok(tokens + codes)
+    Ok(tokens + codes + assertions)
 }
