@@ -220,7 +220,7 @@ mod tests {
             (
                 &[("token_endpoint_auth_method", "client_secret_jwt")],
                 TOKEN_ENDPOINT_AUTH_METHOD,
-                "one of",
+                "one or more",
             ),
             (
                 &[("token_endpoint_auth_method", "private_key_jwt")],
