@@ -2,7 +2,7 @@
 # Token endpoint throughput (client_credentials) of the built-in OAuth authorization server:
 # opaque and JWT access tokens, SQLite store in a temporary directory, loopback HTTP/1.1.
 #
-#   bench/oauth_token.sh            # SECONDS=10 CONNS=32 RUNS=3 DURABILITY="full normal"
+#   bench/oauth_token.sh            # RUN_SECONDS=10 CONNS=32 RUNS=3 DURABILITY="full normal"
 #
 # DURABILITY lists the store commit modes to measure (SqliteStore `Durability`): `full`
 # (synchronous=FULL, the gateway's setting) flushes every commit; `normal` (synchronous=NORMAL)
@@ -14,7 +14,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-SECONDS_PER_RUN=${SECONDS:-10} CONNS=${CONNS:-32} RUNS=${RUNS:-3} DURABILITY=${DURABILITY:-full normal}
+# (not $SECONDS: bash sets it to the shell's age, which made every run 0 s long)
+SECONDS_PER_RUN=${RUN_SECONDS:-10} CONNS=${CONNS:-32} RUNS=${RUNS:-3} DURABILITY=${DURABILITY:-full normal}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
 # LTO off only to keep the build short; it makes the figure lower, not higher.
 (cd "$REPO" && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
