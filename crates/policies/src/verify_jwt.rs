@@ -186,7 +186,7 @@ fn description(e: &VerifyError) -> String {
 
 /// A top-level claim by exact name, else a dotted path into nested objects
 /// (`realm_access.roles`).
-fn claim_value<'a>(
+pub(crate) fn claim_value<'a>(
     claims: &'a serde_json::Map<String, serde_json::Value>,
     name: &str,
 ) -> Option<&'a serde_json::Value> {
@@ -203,7 +203,7 @@ fn claim_value<'a>(
 
 /// Strings as they are, arrays of strings joined with `,`, other values as compact JSON; values
 /// a header cannot carry (control characters) are left out.
-fn header_value(value: &serde_json::Value) -> Option<HeaderValue> {
+pub(crate) fn header_value(value: &serde_json::Value) -> Option<HeaderValue> {
     let text = match value {
         serde_json::Value::Null => return None,
         serde_json::Value::String(s) => s.clone(),

@@ -25,6 +25,7 @@
 //! `WWW-Authenticate: Bearer realm="…", error="invalid_token"` (none for a missing token, RFC
 //! 6750 §3.1), 503 `gateway.unavailable` while the store cannot be read. Phase: request.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +39,10 @@ use serde::Deserialize;
 
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
+mod claim_headers;
 mod dpop;
+
+use claim_headers::ClaimHeaders;
 
 pub use dpop::DpopConfig;
 use dpop::{Dpop, Scheme};
@@ -72,6 +76,12 @@ pub struct VerifyOAuthTokenConfig {
     /// DPoP-bound tokens are always checked; `required: true` also refuses Bearer tokens.
     #[serde(default)]
     pub dpop: DpopConfig,
+    /// Token values copied into request headers for the upstream: claim → header name
+    /// (`sub`, `client_id`, `scope` space-separated, `aud` = the products, `jti`, or any other
+    /// claim of a JWT / stored claim of an opaque token; dots reach into objects). Incoming
+    /// headers of those names are always removed first.
+    #[serde(default)]
+    pub claims_to_headers: BTreeMap<String, String>,
 }
 
 /// An external introspection endpoint.
@@ -132,8 +142,10 @@ impl PolicyConfig for VerifyOAuthTokenConfig {
             Some(i) => Some(Arc::new(remote(i, ctx.base_dir)?)),
         };
         let dpop = Dpop::compile(&self.dpop)?;
+        let claim_headers = ClaimHeaders::compile(&self.claims_to_headers)?;
         Ok(Arc::new(VerifyOAuthToken {
             dpop,
+            claim_headers,
             tokens: ctx.deps.oauth.clone(),
             remote,
             leeway: self.leeway.0,
@@ -205,6 +217,7 @@ pub struct VerifyOAuthToken {
     realm: String,
     hide: bool,
     dpop: Dpop,
+    claim_headers: ClaimHeaders,
 }
 
 impl VerifyOAuthToken {
@@ -270,6 +283,7 @@ impl Policy for VerifyOAuthToken {
     }
 
     async fn on_request(&self, ex: &mut Exchange) -> Result<Decision, GatewayError> {
+        self.claim_headers.strip(&mut ex.request.headers);
         let (scheme, token) = match credentials(ex) {
             Ok(Some((s, t))) => (s, t.to_owned()),
             Ok(None) => {
@@ -373,6 +387,7 @@ impl Policy for VerifyOAuthToken {
             developer_email: owner.map_or("", |o| &o.developer_email).into(),
             credential: format!("oauth:{}", info.client_id).into(),
         });
+        self.claim_headers.apply(&info, &mut ex.request.headers);
         ex.request.extensions.insert(OAuthPrincipal(info));
         if self.hide {
             ex.request.headers.remove(header::AUTHORIZATION);
