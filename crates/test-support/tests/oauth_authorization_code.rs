@@ -3,8 +3,6 @@
 //! (redirect URI variants, missing or wrong verifiers, code reuse, refresh replay, 20 parallel
 //! refreshes), plus Python authlib driving the same flow.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::Method;
@@ -12,7 +10,9 @@ use portcullis_store::{
     Actor, AppSpec, ApprovalType, CatalogRepository, CredentialSpec, DeveloperSpec,
     OAuthRepository, ProductSpec,
 };
-use portcullis_test_support::{Recorder, Reply, TestGateway, get, request};
+use portcullis_test_support::{
+    Recorder, Reply, TestGateway, get, interop_python, request, run_interop_script,
+};
 use sha2::{Digest, Sha256};
 
 const REDIRECT: &str = "https://client.example/cb";
@@ -527,52 +527,24 @@ async fn twenty_parallel_refreshes_yield_exactly_one_success() {
 
 #[tokio::test]
 async fn authlib_runs_the_code_flow_with_pkce() {
-    let venv = std::env::var_os("PORTCULLIS_PYTHON_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/tmp/portcullis-pyenv".into());
-    let python = venv.join("bin/python3");
-    let ready = tokio::process::Command::new(&python)
-        .args(["-c", "import authlib, requests, jwt, jwcrypto"])
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !ready {
-        assert!(
-            std::env::var("PORTCULLIS_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "the OAuth interop test needs {} with authlib (.ci/run installs it)",
-            python.display()
-        );
-        eprintln!(
-            "\n*** SKIPPED: no Python venv with authlib at {} ***\n",
-            venv.display()
-        );
+    let Some(python) = interop_python("authlib, requests, jwt, jwcrypto").await else {
         return;
-    }
+    };
     let up = Recorder::start("orders").await;
     let gw = TestGateway::start(&config(&up.url())).await;
     let c = provision(&gw).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/oauth_authorization_code.py"
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .env("AS_BASE", as_url(&gw, ""))
-            .env("ISSUER", ISSUER)
-            .env("CLIENT_ID", &c.id)
-            .env("CLIENT_SECRET", &c.secret)
-            .env("REDIRECT_URI", REDIRECT)
-            .env("GATEWAY", gw.url("/orders/1"))
-            .output(),
+    run_interop_script(
+        &python,
+        "oauth_authorization_code.py",
+        &[
+            ("AS_BASE", &as_url(&gw, "")),
+            ("ISSUER", ISSUER),
+            ("CLIENT_ID", &*c.id),
+            ("CLIENT_SECRET", &*c.secret),
+            ("REDIRECT_URI", REDIRECT),
+            ("GATEWAY", &gw.url("/orders/1")),
+        ],
     )
-    .await
-    .expect("python finished")
-    .expect("python ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("INTEROP OK"), "{stdout}");
+    .await;
     let _ = gw.store().await.get_oauth_user("ann").await.unwrap();
 }

@@ -4,8 +4,6 @@
 //! `verify-oauth-token` / `require-scopes`, a database dump free of secrets, and an independent
 //! client (Python authlib + PyJWT + jwcrypto) against our server.
 
-use std::time::Duration;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::Method;
@@ -13,7 +11,9 @@ use portcullis_store::{
     Actor, AppSpec, ApprovalStatus, ApprovalType, Attributes, CatalogRepository, CredentialSpec,
     DeveloperSpec, ProductSpec,
 };
-use portcullis_test_support::{Recorder, Reply, TestGateway, get, request};
+use portcullis_test_support::{
+    Recorder, Reply, TestGateway, get, interop_python, request, run_interop_script,
+};
 
 struct Client {
     id: String,
@@ -448,50 +448,22 @@ async fn the_database_holds_no_token_or_client_secret_in_plain_text() {
 /// venv has the packages (.ci/run installs them); in CI their absence is a failure, not a skip.
 #[tokio::test]
 async fn authlib_pyjwt_and_jwcrypto_interoperate() {
-    let venv = std::env::var_os("PORTCULLIS_PYTHON_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/tmp/portcullis-pyenv".into());
-    let python = venv.join("bin/python3");
-    let ready = tokio::process::Command::new(&python)
-        .args(["-c", "import authlib, requests, jwt, jwcrypto"])
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !ready {
-        assert!(
-            std::env::var("PORTCULLIS_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "the OAuth interop test needs {} with authlib, requests, pyjwt, jwcrypto (.ci/run installs them)",
-            python.display()
-        );
-        eprintln!(
-            "\n*** SKIPPED: no Python venv with authlib at {} ***\n",
-            venv.display()
-        );
+    let Some(python) = interop_python("authlib, requests, jwt, jwcrypto").await else {
         return;
-    }
+    };
     let up = Recorder::start("orders").await;
     let gw = TestGateway::start(&config(&up.url())).await;
     let c = provision(&gw).await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/oauth_client_credentials.py"
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .env("AS_BASE", as_url(&gw, ""))
-            .env("ISSUER", "http://127.0.0.1:1")
-            .env("CLIENT_ID", &c.id)
-            .env("CLIENT_SECRET", &c.secret)
-            .env("GATEWAY", gw.url("/orders/1"))
-            .output(),
+    run_interop_script(
+        &python,
+        "oauth_client_credentials.py",
+        &[
+            ("AS_BASE", &as_url(&gw, "")),
+            ("ISSUER", "http://127.0.0.1:1"),
+            ("CLIENT_ID", &*c.id),
+            ("CLIENT_SECRET", &*c.secret),
+            ("GATEWAY", &gw.url("/orders/1")),
+        ],
     )
-    .await
-    .expect("python finished")
-    .expect("python ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("INTEROP OK"), "{stdout}");
+    .await;
 }

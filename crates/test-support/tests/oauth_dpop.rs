@@ -12,7 +12,9 @@ use portcullis_jose::{Algorithm, Signer};
 use portcullis_store::{Keyring, NewToken, OAuthRepository, TokenKind};
 use portcullis_test_support::forge::{b64, claims_of, signed};
 use portcullis_test_support::oauth::{OAuthClient, as_url, oauth_product, provision_client};
-use portcullis_test_support::{Recorder, Reply, TestGateway, get, request, test_keyring};
+use portcullis_test_support::{
+    Recorder, Reply, TestGateway, get, interop_python, request, run_interop_script, test_keyring,
+};
 use serde_json::json;
 
 const ISSUER: &str = "http://127.0.0.1:1";
@@ -552,47 +554,22 @@ async fn introspected_tokens_are_held_to_their_cnf_jkt() {
 /// token endpoint and the gateway. Skips without the venv unless PORTCULLIS_REQUIRE_INTEROP=1.
 #[tokio::test]
 async fn jwcrypto_proofs_are_accepted() {
-    let venv = std::env::var_os("PORTCULLIS_PYTHON_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/tmp/portcullis-pyenv".into());
-    let python = venv.join("bin/python3");
-    let ready = tokio::process::Command::new(&python)
-        .args(["-c", "import requests, jwcrypto"])
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !ready {
-        assert!(
-            std::env::var("PORTCULLIS_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "the DPoP interop test needs {} with requests and jwcrypto (.ci/run installs them)",
-            python.display()
-        );
-        eprintln!(
-            "\n*** SKIPPED: no Python venv with jwcrypto at {} ***\n",
-            venv.display()
-        );
+    let Some(python) = interop_python("requests, jwcrypto").await else {
         return;
-    }
+    };
     let (_up, gw, c) = start().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oauth_dpop.py");
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .env("AS_BASE", as_url(&gw, ""))
-            .env("TOKEN_HTU", TOKEN_HTU)
-            .env("CLIENT_ID", &c.id)
-            .env("CLIENT_SECRET", &c.secret)
-            .env("GATEWAY", gw.url("/orders/1"))
-            .output(),
+    run_interop_script(
+        &python,
+        "oauth_dpop.py",
+        &[
+            ("AS_BASE", &as_url(&gw, "")),
+            ("TOKEN_HTU", TOKEN_HTU),
+            ("CLIENT_ID", &*c.id),
+            ("CLIENT_SECRET", &*c.secret),
+            ("GATEWAY", &gw.url("/orders/1")),
+        ],
     )
-    .await
-    .expect("python finished")
-    .expect("python ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("INTEROP OK"), "{stdout}");
+    .await;
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@ use portcullis_store::{
 };
 use portcullis_test_support::forge::{hs256, signed, unsigned};
 use portcullis_test_support::oauth::{as_url, oauth_product};
-use portcullis_test_support::{Recorder, Reply, TestGateway, get, request};
+use portcullis_test_support::{
+    Recorder, Reply, TestGateway, get, interop_python, request, run_interop_script,
+};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "http://127.0.0.1:1";
@@ -369,27 +371,9 @@ async fn client_credentials_with_a_jwks_uri() {
 /// token works at the gateway. In CI (PORTCULLIS_REQUIRE_INTEROP=1) a missing venv fails.
 #[tokio::test]
 async fn authlib_private_key_jwt_interoperates() {
-    let venv = std::env::var_os("PORTCULLIS_PYTHON_VENV")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/tmp/portcullis-pyenv".into());
-    let python = venv.join("bin/python3");
-    let ready = tokio::process::Command::new(&python)
-        .args(["-c", "import authlib, requests"])
-        .status()
-        .await
-        .is_ok_and(|s| s.success());
-    if !ready {
-        assert!(
-            std::env::var("PORTCULLIS_REQUIRE_INTEROP").as_deref() != Ok("1"),
-            "the OAuth interop test needs {} with authlib and requests",
-            python.display()
-        );
-        eprintln!(
-            "\n*** SKIPPED: no Python venv with authlib at {} ***\n",
-            venv.display()
-        );
+    let Some(python) = interop_python("authlib, requests").await else {
         return;
-    }
+    };
     let up = Recorder::start("orders").await;
     let gw = TestGateway::start(&config(&up.url())).await;
     let signer = Signer::generate("py1", Algorithm::RS256).unwrap();
@@ -403,29 +387,19 @@ async fn authlib_private_key_jwt_interoperates() {
     )
     .await;
     let pem = pkcs8_pem(signer.pkcs8_der());
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/interop/oauth_private_key_jwt.py"
-    );
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        tokio::process::Command::new(&python)
-            .arg(script)
-            .env("AS_BASE", as_url(&gw, ""))
-            .env("ISSUER", ISSUER)
-            .env("CLIENT_ID", &c.id)
-            .env("PRIVATE_KEY_PEM", pem)
-            .env("KID", "py1")
-            .env("GATEWAY", gw.url("/orders/1"))
-            .output(),
+    run_interop_script(
+        &python,
+        "oauth_private_key_jwt.py",
+        &[
+            ("AS_BASE", &as_url(&gw, "")),
+            ("ISSUER", ISSUER),
+            ("CLIENT_ID", &*c.id),
+            ("PRIVATE_KEY_PEM", &*pem),
+            ("KID", "py1"),
+            ("GATEWAY", &gw.url("/orders/1")),
+        ],
     )
-    .await
-    .expect("python finished")
-    .expect("python ran");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(stdout.contains("INTEROP OK"), "{stdout}");
+    .await;
 }
 
 fn pkcs8_pem(der: &[u8]) -> String {
