@@ -7,9 +7,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::Method;
 use portcullis_store::{
-    Actor, AppSpec, ApprovalType, CatalogRepository, CredentialSpec, DeveloperSpec,
-    OAuthRepository, ProductSpec,
+    Actor, AppSpec, CatalogRepository, CredentialSpec, DeveloperSpec, OAuthRepository, ProductSpec,
 };
+use portcullis_test_support::oauth::oauth_product;
 use portcullis_test_support::{
     Recorder, Reply, TestGateway, get, interop_python, request, run_interop_script,
 };
@@ -73,15 +73,7 @@ async fn provision(gw: &TestGateway) -> Client {
             "orders",
             &ProductSpec {
                 display_name: "Orders".into(),
-                description: String::new(),
-                apis: vec![],
-                paths: vec!["/**".into()],
-                methods: vec![],
-                environments: vec![],
-                scopes: vec!["orders.read".into()],
-                quota: None,
-                approval: ApprovalType::Auto,
-                attributes: Default::default(),
+                ..oauth_product(&["orders.read"], None)
             },
         )
         .await

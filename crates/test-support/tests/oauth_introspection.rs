@@ -6,8 +6,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::Method;
 use portcullis_store::{
-    Actor, AppSpec, ApprovalType, CatalogRepository, CredentialSpec, DeveloperSpec, ProductSpec,
+    Actor, AppSpec, CatalogRepository, CredentialSpec, DeveloperSpec, ProductSpec,
 };
+use portcullis_test_support::oauth::oauth_product;
 use portcullis_test_support::{Recorder, TestGateway, get, request};
 
 fn config(upstream: &str, policy: &str) -> String {
@@ -60,15 +61,7 @@ async fn opaque_tokens_are_resolved_through_an_introspection_endpoint() {
             "orders",
             &ProductSpec {
                 display_name: "Orders".into(),
-                description: String::new(),
-                apis: vec![],
-                paths: vec!["/**".into()],
-                methods: vec![],
-                environments: vec![],
-                scopes: vec!["orders.read".into()],
-                quota: None,
-                approval: ApprovalType::Auto,
-                attributes: Default::default(),
+                ..oauth_product(&["orders.read"], None)
             },
         )
         .await
