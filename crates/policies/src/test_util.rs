@@ -38,6 +38,7 @@ pub(crate) fn exchange(method: &str, uri: &str, headers: &[(&str, &str)]) -> Exc
             identity: None,
             received_at: Instant::now(),
             events: Vec::new(),
+            origin: None,
         },
     }
 }

@@ -85,6 +85,8 @@ pub struct RequestCtx {
     pub received_at: Instant,
     /// Events recorded by policies.
     pub events: Vec<PolicyEvent>,
+    /// How the client addressed the request (set by the proxy; `None` only in tests).
+    pub origin: Option<RequestOrigin>,
 }
 
 impl RequestCtx {
@@ -118,7 +120,8 @@ pub struct Exchange {
     pub ctx: RequestCtx,
 }
 
-/// How the client addressed the request, in `Exchange::request.extensions` (set by the proxy):
+/// How the client addressed the request, in [`RequestCtx::origin`] (set by the proxy; a plain
+/// field, so the hot path allocates nothing for it):
 /// the listener's scheme and the `Host` (or HTTP/2 `:authority`) the client sent. Policies that
 /// must rebuild the URL the client used (DPoP `htu`, RFC 9449) read it; the request URI itself
 /// holds only the normalised path and query.
@@ -151,6 +154,7 @@ mod tests {
             identity: None,
             received_at: Instant::now(),
             events: Vec::new(),
+            origin: None,
         }
     }
 

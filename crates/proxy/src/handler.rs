@@ -147,10 +147,6 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     let host = requested_host(&req);
 
     let (mut parts, body) = req.into_parts();
-    parts.extensions.insert(RequestOrigin {
-        https: conn.tls,
-        host: host.clone(),
-    });
     // Policies and the upstream see the normalised path (plus the original query).
     let normalised = match parts.uri.query() {
         Some(q) => format!("{path}?{q}").parse().ok(),
@@ -178,6 +174,10 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
             identity: None,
             received_at: started,
             events: Vec::new(),
+            origin: Some(RequestOrigin {
+                https: conn.tls,
+                host: host.clone(),
+            }),
         },
     };
     let stats = Arc::new(BodyStats::default());

@@ -22,7 +22,7 @@ use portcullis_core::{DurationSpec, GatewayError};
 use portcullis_jose::dpop::{DEFAULT_DPOP_MAX_AGE, DPOP_ALGORITHMS, normalise_htu};
 use portcullis_jose::{DpopError, DpopVerifier, ProofRequest, alg_name_of};
 use portcullis_oauth::TokenInfo;
-use portcullis_policy::{Exchange, RequestOrigin};
+use portcullis_policy::Exchange;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -204,7 +204,7 @@ impl Dpop {
         if let Some(base) = &self.public_base {
             return Some(format!("{base}{path}"));
         }
-        let origin = ex.request.extensions.get::<RequestOrigin>();
+        let origin = ex.ctx.origin.as_ref();
         let host = origin
             .and_then(|o| o.host.as_ref())
             .or_else(|| ex.request.headers.get(header::HOST))?

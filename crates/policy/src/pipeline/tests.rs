@@ -55,6 +55,7 @@ fn exchange() -> Exchange {
             identity: None,
             received_at: Instant::now(),
             events: Vec::new(),
+            origin: None,
         },
     }
 }
