@@ -34,6 +34,22 @@ pub struct Views {
     pub(crate) text_bytes: ByteSet,
 }
 
+impl Views {
+    /// Gives every view buffer room for `bytes` more bytes, so that decoding the values of a
+    /// request does not grow them one reallocation at a time.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        for buf in [
+            &mut self.text,
+            &mut self.sql,
+            &mut self.path,
+            &mut self.shell,
+            &mut self.decoded,
+        ] {
+            buf.reserve(bytes);
+        }
+    }
+}
+
 /// A set of byte classes found in a string, from one table lookup per byte.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct ByteSet(u32);

@@ -74,7 +74,7 @@ const STANDARD_HEADERS: &[&str] = &[
 
 const NEVER_INSPECTED: &[&str] = &["authorization", "proxy-authorization"];
 
-struct Collector<'d> {
+struct Collector<'d, 'v> {
     det: &'d Detector,
     findings: Vec<Finding>,
     /// Decoding scratch shared by every value of the request.
@@ -85,8 +85,9 @@ struct Collector<'d> {
     /// Short values already found clean in this request ([`MEMO_MAX_LEN`]). A JSON array of
     /// objects repeats its keys in every element, and enumerations (currencies, states, tags)
     /// repeat too; the verdict only depends on the value (with no exclusions, every location
-    /// allows the same classes), so a repeat is not inspected again.
-    clean: HashSet<Box<str>, foldhash::fast::RandomState>,
+    /// allows the same classes), so a repeat is not inspected again. Strings of the caller's
+    /// JSON tape are remembered borrowed, without a copy.
+    clean: HashSet<Cow<'v, str>, foldhash::fast::RandomState>,
     /// Whether `clean` may be used: no exclusions and not in diagnostics mode.
     memo: bool,
 }
@@ -94,10 +95,12 @@ struct Collector<'d> {
 /// Values up to this many bytes are remembered as clean (keys, enumerations, identifiers);
 /// longer ones rarely repeat.
 const MEMO_MAX_LEN: usize = 64;
+/// Bytes reserved in each decoding buffer on a request's first inspected value.
+const VIEWS_CAPACITY: usize = 512;
 /// At most this many clean values are remembered per request (bounded memory: 64 KiB of text).
 const MEMO_MAX_ENTRIES: usize = 1024;
 
-impl Collector<'_> {
+impl<'v> Collector<'_, 'v> {
     fn full(&self) -> bool {
         !self.explain && self.findings.len() >= MAX_FINDINGS
     }
@@ -108,6 +111,23 @@ impl Collector<'_> {
     }
 
     fn check_limited(&mut self, value: &str, loc: impl FnOnce() -> Location, max: usize) {
+        self.check_memoised(value, None, loc, max);
+    }
+
+    /// [`Collector::check`] for a string of the caller's JSON tape, which outlives the
+    /// collector: the memo keeps it without copying it.
+    fn check_lasting(&mut self, value: &'v str, loc: impl FnOnce() -> Location) {
+        self.check_memoised(value, Some(value), loc, self.det.max_value_len);
+    }
+
+    /// `lasting` is `value` itself when it outlives the collector.
+    fn check_memoised(
+        &mut self,
+        value: &str,
+        lasting: Option<&'v str>,
+        loc: impl FnOnce() -> Location,
+        max: usize,
+    ) {
         if self.full() || value.is_empty() {
             return;
         }
@@ -118,7 +138,8 @@ impl Collector<'_> {
         let before = self.findings.len();
         self.check_uncached(value, loc, max);
         if memo && self.findings.len() == before && self.clean.len() < MEMO_MAX_ENTRIES {
-            self.clean.insert(value.into());
+            let key = lasting.map_or_else(|| Cow::Owned(value.to_owned()), Cow::Borrowed);
+            self.clean.insert(key);
         }
     }
 
@@ -176,6 +197,11 @@ impl Collector<'_> {
         allowed: u8,
         max: usize,
     ) {
+        if self.views.text.capacity() == 0 {
+            // Once per request that inspects anything: most values fit, so the buffers do not
+            // grow value by value.
+            self.views.reserve(VIEWS_CAPACITY);
+        }
         if let Some(d) = self.det.detect(value, allowed, max, &mut self.views) {
             self.findings.push(d.at(loc.get()));
         }
@@ -266,9 +292,15 @@ impl Collector<'_> {
     }
 
     /// [`Collector::json`] over a tape: the same events in the same order.
-    fn json_doc(&mut self, view: JsonView<'_>) {
-        view.visit(&mut |path: &json::JsonPath<'_>, ev: JsonEvent<'_>| {
+    fn json_doc(&mut self, view: JsonView<'v>) {
+        view.visit(&mut |path: &json::JsonPath<'_>, ev: JsonEvent<'v>| {
             match ev {
+                JsonEvent::String(Cow::Borrowed(s)) => {
+                    self.check_lasting(s, || Location::JsonValue(path.render()));
+                }
+                JsonEvent::Key(Cow::Borrowed(k)) => {
+                    self.check_lasting(k, || Location::JsonKey(path.render()));
+                }
                 JsonEvent::String(s) => self.check(&s, || Location::JsonValue(path.render())),
                 JsonEvent::Key(k) => self.check(&k, || Location::JsonKey(path.render())),
                 _ => {}
@@ -625,14 +657,14 @@ impl Detector {
 
     // The public entry points' arguments plus two switches; a struct would only rename them.
     #[allow(clippy::too_many_arguments)]
-    fn walk_request<'h>(
+    fn walk_request<'h, 'v>(
         &self,
         path: &str,
         raw_query: Option<&str>,
         headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
         content_type: Option<&str>,
         body: Option<&[u8]>,
-        json: Option<JsonView<'_>>,
+        json: Option<JsonView<'v>>,
         explain: bool,
     ) -> Vec<Finding> {
         let mut c = Collector {

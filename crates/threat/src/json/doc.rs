@@ -78,8 +78,10 @@ impl JsonDoc {
             return Err(super::body_too_large(body.len(), u64::from(u32::MAX)));
         }
         let mut tape = Tape {
-            // About one entry per 16 bytes of typical JSON; grows if needed.
-            nodes: Vec::with_capacity(body.len() / 16),
+            // About one entry per 10 bytes of typical JSON (short keys and values: the 10 KB
+            // bench order has one per 11); growing a large tape copies it, so err on the high
+            // side. Grows if needed.
+            nodes: Vec::with_capacity(body.len() / 8),
             open: Vec::new(),
             unescaped: String::new(),
             wide_numbers: false,
@@ -233,9 +235,10 @@ impl<'a> JsonView<'a> {
 
     /// Calls `visit` for every key, string and number in document order with its location:
     /// the same events [`super::scan`] produces for this body. Stops when `visit` breaks.
+    /// The strings are borrowed from the body and the tape, for as long as they live.
     pub fn visit<V>(self, visit: &mut V)
     where
-        V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
+        V: FnMut(&JsonPath<'_>, JsonEvent<'a>) -> ControlFlow<()> + ?Sized,
     {
         let body = self.text.as_bytes();
         // Open containers: their frame (as the scanner keeps it) and where their subtree ends.
@@ -304,14 +307,20 @@ impl<'a> JsonView<'a> {
             let mut members = DocNode { view: self, idx: i }.members();
             if n.b <= 16 {
                 // Small objects: compare pairwise, without allocating.
-                let mut keys = [""; 16];
+                // Keys are compared by a fingerprint first (length and leading bytes): the
+                // keys of one object mostly differ there, so few need a full comparison.
+                let mut keys = [("", 0u64); 16];
                 let mut count = 0;
                 for ((key, _), slot) in members.zip(keys.iter_mut()) {
-                    *slot = key;
+                    *slot = (key, key_fingerprint(key));
                     count += 1;
                 }
                 let keys = &keys[..count];
-                (0..count).any(|j| keys[j + 1..].contains(&keys[j]))
+                (0..count).any(|j| {
+                    keys[j + 1..]
+                        .iter()
+                        .any(|k| k.1 == keys[j].1 && k.0 == keys[j].0)
+                })
             } else {
                 let mut seen = std::collections::HashSet::with_capacity(n.b as usize);
                 !members.all(|(k, _)| seen.insert(k))
@@ -513,6 +522,16 @@ impl<'a> Iterator for Members<'a> {
         self.at = value.next();
         Some((self.view.text_of(key), value))
     }
+}
+
+/// A key's length and first seven bytes in one word: equal keys have equal fingerprints.
+fn key_fingerprint(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mut buf = [0u8; 8];
+    let n = b.len().min(7);
+    buf[..n].copy_from_slice(&b[..n]);
+    buf[7] = b.len() as u8;
+    u64::from_le_bytes(buf)
 }
 
 /// Iterator over an array's elements.

@@ -131,3 +131,18 @@ fn duplicate_keys_are_noticed_and_the_last_one_wins() {
     // A view of another body is refused.
     assert!(doc.view(b"{}").is_none());
 }
+
+#[test]
+fn keys_alike_in_length_and_first_bytes_are_still_told_apart() {
+    let dup = |body: &[u8]| {
+        let doc = JsonDoc::parse(body, &JsonLimits::unlimited()).unwrap();
+        doc.view(body).unwrap().has_duplicate_keys()
+    };
+    assert!(!dup(br#"{"unit_price_a":1,"unit_price_b":2}"#));
+    assert!(dup(br#"{"unit_price_a":1,"x":0,"unit_price_a":2}"#));
+    // Keys longer than 255 bytes (the fingerprint keeps the length's low byte only).
+    let a = "k".repeat(300);
+    let b = format!("{}j", "k".repeat(299));
+    assert!(!dup(format!(r#"{{"{a}":1,"{b}":2}}"#).as_bytes()));
+    assert!(dup(format!(r#"{{"{a}":1,"{a}":2}}"#).as_bytes()));
+}
