@@ -307,7 +307,7 @@ impl<'a> JsonView<'a> {
             let mut members = DocNode { view: self, idx: i }.members();
             if n.b <= 16 {
                 // Small objects: compare pairwise, without allocating.
-                // Keys are compared by a fingerprint first (length and leading bytes): the
+                // Keys are compared by a fingerprint first (length and end bytes): the
                 // keys of one object mostly differ there, so few need a full comparison.
                 let mut keys = [("", 0u64); 16];
                 let mut count = 0;
@@ -524,14 +524,13 @@ impl<'a> Iterator for Members<'a> {
     }
 }
 
-/// A key's length and first seven bytes in one word: equal keys have equal fingerprints.
+/// A key's length, first and last byte in one word: equal keys have equal fingerprints, and
+/// the keys of one object mostly differ in one of those (no copy, no call: cheaper than
+/// comparing the bytes).
 fn key_fingerprint(key: &str) -> u64 {
     let b = key.as_bytes();
-    let mut buf = [0u8; 8];
-    let n = b.len().min(7);
-    buf[..n].copy_from_slice(&b[..n]);
-    buf[7] = b.len() as u8;
-    u64::from_le_bytes(buf)
+    let (first, last) = (b.first().copied(), b.last().copied());
+    (b.len() as u64) << 16 | u64::from(first.unwrap_or(0)) << 8 | u64::from(last.unwrap_or(0))
 }
 
 /// Iterator over an array's elements.
