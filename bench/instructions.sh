@@ -18,7 +18,8 @@
 # byte (`--silent`).
 #
 # Environment: PORTCULLIS_BIN (else `cargo build --release -p portcullis`), N1=2000 N2=10000
-# CONC=32, IDLE_CONNS=10000, SETTLE=2, PART=all|instructions|memory.
+# CONC=32, IDLE_CONNS=10000, SETTLE=2, PART=all|instructions|memory, GATEWAY_ENV (extra
+# environment for the gateway process only, e.g. an LD_PRELOAD allocator to compare).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -73,6 +74,9 @@ sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$WORK/proxy.conf"
 start() { # name port command... ; sets PID
     local name=$1 port=$2
     shift 2
+    # GATEWAY_ENV (e.g. LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2) applies to the
+    # gateway only, also under valgrind (env execs it, keeping the PID).
+    [[ $name != nginx && -n ${GATEWAY_ENV:-} ]] && set -- env $GATEWAY_ENV "$@"
     "$@" >"$WORK/$name.stdout" 2>"$WORK/$name.stderr" &
     PID=$!
     STARTED_PIDS+=("$PID")
