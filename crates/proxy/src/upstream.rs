@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderValue;
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
-use hyper_util::client::legacy::Client;
+use hyper_rustls::ConfigBuilderExt;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use parking_lot::Mutex;
-use portcullis_config::{HealthSpec, UpstreamSpec};
+use portcullis_config::{HealthSpec, TargetSpec, UpstreamSpec};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -23,13 +21,15 @@ mod body;
 mod error;
 mod group;
 mod health;
+mod pool;
 mod target;
 
 pub use error::UpstreamError;
 pub use group::{TargetHealth, UpstreamGroup};
+pub use pool::ResponseBody;
 
-use body::UpstreamBody;
 use health::Checker;
+use pool::{Connector, TargetPool};
 use target::{Target, TargetState};
 
 /// Counter of failed upstream attempts, labelled `kind`: `connect` (refused, unreachable,
@@ -37,14 +37,10 @@ use target::{Target, TargetState};
 /// `timeout` (no response headers within the request timeout).
 const ERRORS_COUNTER: &str = "portcullis_upstream_errors_total";
 
-/// Idle pooled connections are closed after this long (matches common backend keep-alives).
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The pooled client every group and health checker uses.
-type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
-
-/// Clients are shared by upstreams with the same connect timeout and idle pool size.
+/// Connection pools are shared by upstreams with the same connect timeout and idle pool size.
 type ClientKey = (Duration, usize);
+/// One pool per target origin and client settings.
+type PoolKey = (String, ClientKey);
 /// Health is shared by target origin and health-check path.
 type StateKey = (String, Option<String>);
 /// One checker task per target origin, health-check settings and client (a changed connect
@@ -60,7 +56,8 @@ pub struct Upstreams {
 
 #[derive(Default)]
 struct Registry {
-    clients: HashMap<ClientKey, HttpClient>,
+    connectors: HashMap<Duration, Connector>,
+    pools: HashMap<PoolKey, Arc<TargetPool>>,
     states: HashMap<StateKey, Arc<TargetState>>,
     checkers: HashMap<CheckKey, AbortHandle>,
 }
@@ -92,17 +89,14 @@ impl Upstreams {
         })
     }
 
-    /// The runtime group for a compiled spec. Equal targets share health state and equal
-    /// client settings share one pool, so calling this again after a reload keeps both.
+    /// The runtime group for a compiled spec. Equal targets share health state, and equal
+    /// targets with equal client settings share one connection pool, so calling this again
+    /// after a reload keeps both.
     /// Starts the spec's active health checks on the current tokio runtime unless already
     /// running; they run until [`Upstreams::retain`] drops them or this `Upstreams` is dropped.
     pub fn group(&self, spec: &Arc<UpstreamSpec>) -> Arc<UpstreamGroup> {
         let mut registry = self.registry.lock();
-        let client = registry
-            .clients
-            .entry(client_key(spec))
-            .or_insert_with(|| self.build_client(spec))
-            .clone();
+        let key = client_key(spec);
         let health_path = spec.health.as_ref().map(|h| h.path.clone());
         let mut targets = Vec::with_capacity(spec.targets.len());
         for target in &spec.targets {
@@ -113,13 +107,14 @@ impl Upstreams {
                     .entry((origin.clone(), health_path.clone()))
                     .or_insert_with(|| Arc::new(TargetState::new(origin.clone(), self.epoch))),
             );
+            let pool = self.pool(&mut registry, target, key);
             let host = HeaderValue::from_str(target.authority.as_str())
                 .expect("an http::uri::Authority is a valid header value");
             if let Some(health) = &spec.health {
                 registry.start_checker(
-                    client_key(spec),
+                    key,
                     Checker {
-                        client: client.clone(),
+                        pool: Arc::clone(&pool),
                         target: target.clone(),
                         host: host.clone(),
                         spec: health.clone(),
@@ -131,12 +126,12 @@ impl Upstreams {
                 spec: target.clone(),
                 host,
                 state,
+                pool,
             });
         }
         Arc::new(UpstreamGroup::new(
             Arc::clone(spec),
             targets.into_boxed_slice(),
-            client,
         ))
     }
 
@@ -145,12 +140,14 @@ impl Upstreams {
     pub fn retain(&self, live: &[Arc<UpstreamSpec>]) {
         let mut checks = HashSet::new();
         let mut states = HashSet::new();
-        let mut clients = HashSet::new();
+        let mut pools = HashSet::new();
+        let mut timeouts = HashSet::new();
         for spec in live {
-            clients.insert(client_key(spec));
+            timeouts.insert(spec.connect_timeout);
             let health_path = spec.health.as_ref().map(|h| h.path.clone());
             for target in &spec.targets {
                 let origin = target.origin();
+                pools.insert((origin.clone(), client_key(spec)));
                 if let Some(health) = &spec.health {
                     checks.insert((origin.clone(), health.clone(), client_key(spec)));
                 }
@@ -166,7 +163,10 @@ impl Upstreams {
             keep
         });
         registry.states.retain(|key, _| states.contains(key));
-        registry.clients.retain(|key, _| clients.contains(key));
+        registry.pools.retain(|key, _| pools.contains(key));
+        registry
+            .connectors
+            .retain(|timeout, _| timeouts.contains(timeout));
     }
 
     /// Number of running health-check tasks (admin API, tests).
@@ -174,22 +174,48 @@ impl Upstreams {
         self.registry.lock().checkers.len()
     }
 
-    fn build_client(&self, spec: &UpstreamSpec) -> HttpClient {
+    /// The shared pool for `target` under the given client settings.
+    fn pool(
+        &self,
+        registry: &mut Registry,
+        target: &TargetSpec,
+        (connect_timeout, max_idle): ClientKey,
+    ) -> Arc<TargetPool> {
+        let origin = target.origin();
+        if let Some(pool) = registry
+            .pools
+            .get(&(origin.clone(), (connect_timeout, max_idle)))
+        {
+            return Arc::clone(pool);
+        }
+        let connector = registry
+            .connectors
+            .entry(connect_timeout)
+            .or_insert_with(|| self.build_connector(connect_timeout))
+            .clone();
+        let mut dial = http::uri::Parts::default();
+        dial.scheme = Some(target.scheme.clone());
+        dial.authority = Some(target.authority.clone());
+        dial.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        let dial = http::Uri::from_parts(dial).expect("scheme and authority make a valid URI");
+        let pool = TargetPool::new(connector, dial, max_idle);
+        registry
+            .pools
+            .insert((origin, (connect_timeout, max_idle)), Arc::clone(&pool));
+        pool
+    }
+
+    fn build_connector(&self, connect_timeout: Duration) -> Connector {
         let mut http = HttpConnector::new();
         // The https connector below decides the scheme; this one only dials TCP.
         http.enforce_http(false);
-        http.set_connect_timeout(Some(spec.connect_timeout));
+        http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(self.tls.clone())
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(spec.max_idle_per_target)
-            .pool_timer(TokioTimer::new())
-            .build(connector)
+            .wrap_connector(http)
     }
 }
 
@@ -205,7 +231,7 @@ impl std::fmt::Debug for Upstreams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let registry = self.registry.lock();
         f.debug_struct("Upstreams")
-            .field("clients", &registry.clients.len())
+            .field("pools", &registry.pools.len())
             .field("targets", &registry.states.len())
             .field("health_checks", &registry.checkers.len())
             .finish()

@@ -10,25 +10,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use http::uri::{self, PathAndQuery};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Request, Response, Uri, Version, header};
-use hyper::body::Incoming;
 use parking_lot::Mutex;
 use portcullis_config::UpstreamSpec;
 use portcullis_policy::Body;
 
 use super::body::{BodySlot, UpstreamBody};
+use super::pool::ResponseBody;
 use super::target::Target;
-use super::{HttpClient, UpstreamError, count_error};
+use super::{UpstreamError, count_error};
 
-/// An upstream's runtime: its targets, their shared health, and a pooled client.
+/// An upstream's runtime: its targets with their shared health and connection pools.
 ///
 /// Built by [`super::Upstreams::group`]; cheap to build again on every config reload.
 #[derive(Debug)]
 pub struct UpstreamGroup {
     spec: Arc<UpstreamSpec>,
     targets: Box<[Target]>,
-    client: HttpClient,
     /// Round-robin cursor: the only write the hot path makes on a healthy upstream.
     next: AtomicUsize,
 }
@@ -64,11 +63,10 @@ struct RetryHead {
 // === impl UpstreamGroup ===
 
 impl UpstreamGroup {
-    pub(crate) fn new(spec: Arc<UpstreamSpec>, targets: Box<[Target]>, client: HttpClient) -> Self {
+    pub(crate) fn new(spec: Arc<UpstreamSpec>, targets: Box<[Target]>) -> Self {
         Self {
             spec,
             targets,
-            client,
             next: AtomicUsize::new(0),
         }
     }
@@ -96,8 +94,8 @@ impl UpstreamGroup {
     /// Sends a prepared request (origin-form URI, hop-by-hop headers removed, forwarding headers
     /// set) to a target and returns its response head; the body streams on.
     ///
-    /// The URI becomes the target's (scheme, authority, base path + path) and `Host` the
-    /// target authority. `replay`, when given, is the complete request body and is sent instead
+    /// The URI becomes the target base path + path (origin-form) and `Host` the target
+    /// authority. `replay`, when given, is the complete request body and is sent instead
     /// of `req`'s body, which makes idempotent requests retryable after a connection failed
     /// mid-exchange. `spec.request_timeout` bounds the whole call, retries included, until
     /// response headers. Upgrade requests (WebSocket) pass through: call
@@ -106,7 +104,7 @@ impl UpstreamGroup {
         &self,
         req: Request<Body>,
         replay: Option<Bytes>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         let current = AtomicUsize::new(usize::MAX);
         let attempt = self.send_with_retries(req, replay, &current);
         match tokio::time::timeout(self.spec.request_timeout, attempt).await {
@@ -132,7 +130,7 @@ impl UpstreamGroup {
         req: Request<Body>,
         replay: Option<Bytes>,
         current: &AtomicUsize,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         let n = self.targets.len();
         if n == 0 {
             return Err(UpstreamError::Unavailable);
@@ -178,7 +176,7 @@ impl UpstreamGroup {
             let req = prepare(target, head, body)?;
             attempts += 1;
             current.store(index, Ordering::Relaxed);
-            match self.client.request(req).await {
+            match target.pool.send(req).await {
                 Ok(response) => {
                     target.state.record_success();
                     return Ok(response);
@@ -241,8 +239,9 @@ fn prepare(
     Ok(Request::from_parts(head, body))
 }
 
-/// `scheme://authority` + target base path + the request's path and query. A request for `/`
-/// maps to the base path itself (`/api`, not `/api/`), as Apigee appends an empty path suffix.
+/// Origin-form target base path + the request's path and query (the connection already
+/// points at the target). A request for `/` maps to the base path itself (`/api`, not
+/// `/api/`), as Apigee appends an empty path suffix.
 fn target_uri(target: &Target, pq: Option<&PathAndQuery>) -> Result<Uri, UpstreamError> {
     let spec = &target.spec;
     let path_and_query = match pq {
@@ -258,11 +257,7 @@ fn target_uri(target: &Target, pq: Option<&PathAndQuery>) -> Result<Uri, Upstrea
             PathAndQuery::try_from(joined).map_err(|err| invalid_uri(target, &err))?
         }
     };
-    let mut parts = uri::Parts::default();
-    parts.scheme = Some(spec.scheme.clone());
-    parts.authority = Some(spec.authority.clone());
-    parts.path_and_query = Some(path_and_query);
-    Uri::from_parts(parts).map_err(|err| invalid_uri(target, &err))
+    Ok(Uri::from(path_and_query))
 }
 
 fn invalid_uri(target: &Target, err: &dyn std::fmt::Display) -> UpstreamError {

@@ -7,13 +7,14 @@
 
 use std::sync::Arc;
 
+use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Uri, header};
 use http_body_util::{BodyExt, Limited};
 use portcullis_config::{HealthSpec, TargetSpec};
 use tokio::time::MissedTickBehavior;
 
-use super::HttpClient;
 use super::body::UpstreamBody;
+use super::pool::{SendError, TargetPool};
 use super::target::TargetState;
 
 /// Health endpoints answer small bodies; read at most this much so the connection can be
@@ -22,7 +23,7 @@ const MAX_PROBE_BODY: usize = 64 * 1024;
 
 /// Everything a checker task needs; owned by the task.
 pub(crate) struct Checker {
-    pub(crate) client: HttpClient,
+    pub(crate) pool: Arc<TargetPool>,
     pub(crate) target: TargetSpec,
     pub(crate) host: HeaderValue,
     pub(crate) spec: HealthSpec,
@@ -34,8 +35,9 @@ pub(crate) struct Checker {
 impl Checker {
     /// Probes forever; the task is aborted by `Upstreams::retain` or when `Upstreams` drops.
     pub(crate) async fn run(self) {
-        let uri = match Uri::try_from(format!("{}{}", self.target.origin(), self.spec.path)) {
-            Ok(uri) => uri,
+        // Origin-form: the pool's connection already points at the target.
+        let uri = match PathAndQuery::try_from(self.spec.path.as_str()) {
+            Ok(pq) => Uri::from(pq),
             Err(err) => {
                 tracing::error!(
                     target_origin = self.state.origin(),
@@ -79,13 +81,13 @@ impl Checker {
             HeaderValue::from_static("portcullis-health-check"),
         );
         let exchange = async {
-            let response = self.client.request(req).await?;
+            let response = self.pool.send(req).await?;
             let status = response.status();
             // Drain so the pooled connection is reused; a too-large body only costs the reuse.
             let _ = Limited::new(response.into_body(), MAX_PROBE_BODY)
                 .collect()
                 .await;
-            Ok::<_, hyper_util::client::legacy::Error>(status)
+            Ok::<_, SendError>(status)
         };
         match tokio::time::timeout(self.spec.timeout, exchange).await {
             Ok(Ok(status)) if status.is_success() || status.is_redirection() => true,

@@ -37,6 +37,8 @@ pub(crate) struct Target {
     /// Host header value, built once instead of per request.
     pub(crate) host: HeaderValue,
     pub(crate) state: std::sync::Arc<TargetState>,
+    /// This target's connections, shared with other groups naming it with the same settings.
+    pub(crate) pool: std::sync::Arc<super::pool::TargetPool>,
 }
 
 // === impl TargetState ===

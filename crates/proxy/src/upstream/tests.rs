@@ -325,6 +325,46 @@ async fn upgrade_responses_can_be_taken_over() {
     assert_eq!(&buf, b"ping");
 }
 
+#[tokio::test]
+async fn a_connection_is_reused_once_its_response_body_ended() {
+    let server = HttpServer::start("a").await;
+    let group = Upstreams::new().group(&Arc::new(spec(&[server.addr])));
+    for _ in 0..3 {
+        assert_eq!(get_text(&group, "/x").await.unwrap(), "a");
+    }
+    assert_eq!(server.requests(), 3);
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
+    let server = HttpServer::start("a").await;
+    let group = Upstreams::new().group(&Arc::new(spec(&[server.addr])));
+    let unread = group
+        .send(request(Method::GET, "/x", empty()), None)
+        .await
+        .unwrap();
+    drop(unread);
+    assert_eq!(get_text(&group, "/x").await.unwrap(), "a");
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_is_never_pooled() {
+    let server = HttpServer::start("a").await;
+    let group = Upstreams::new().group(&Arc::new(spec(&[server.addr])));
+    let mut req = request(Method::GET, "/ws", empty());
+    req.headers_mut()
+        .insert(header::CONNECTION, "upgrade".parse().unwrap());
+    req.headers_mut()
+        .insert(header::UPGRADE, "echo".parse().unwrap());
+    let response = group.send(req, None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let _upgraded = hyper::upgrade::on(response).await.unwrap();
+    assert_eq!(get_text(&group, "/x").await.unwrap(), "a");
+    assert_eq!(server.connections(), 2);
+}
+
 fn https_target(server: &TlsServer) -> UpstreamSpec {
     let mut upstream = spec(&[server.addr]);
     upstream.targets[0] = TargetSpec {

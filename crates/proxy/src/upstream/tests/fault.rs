@@ -31,6 +31,8 @@ pub(super) struct Counters {
     /// Requests other than health probes.
     pub(super) requests: AtomicUsize,
     pub(super) probes: AtomicUsize,
+    /// TCP connections accepted.
+    pub(super) connections: AtomicUsize,
     /// Answer for `/healthz`: 200 when true, 503 when false.
     pub(super) healthy: AtomicBool,
     pub(super) seen: Mutex<Vec<Seen>>,
@@ -56,6 +58,7 @@ impl HttpServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                shared.connections.fetch_add(1, Ordering::SeqCst);
                 let counters = Arc::clone(&shared);
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(name, Arc::clone(&counters), req));
@@ -75,6 +78,10 @@ impl HttpServer {
 
     pub(super) fn requests(&self) -> usize {
         self.counters.requests.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn connections(&self) -> usize {
+        self.counters.connections.load(Ordering::SeqCst)
     }
 
     pub(super) fn probes(&self) -> usize {
