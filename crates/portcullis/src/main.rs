@@ -15,13 +15,6 @@ use clap::{Parser, Subcommand};
 use portcullis_app::ServeOptions;
 use portcullis_policies::PolicyDeps;
 
-/// mimalloc instead of glibc malloc: the proxy allocates and frees small objects on every
-/// request (hyper's buffers, header maps, boxed futures); measured with callgrind, mimalloc costs
-/// 8% fewer instructions per plain proxied request and 13% fewer with policies, at the same RSS
-/// with 10,000 idle connections (docs/benchmarks.md, "Allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "portcullis",
