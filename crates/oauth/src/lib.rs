@@ -37,6 +37,7 @@ mod introspect;
 pub mod keys;
 mod mint;
 pub mod mtls;
+mod outbound;
 pub mod pairwise;
 mod params;
 mod pkce;

@@ -11,20 +11,13 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use quick_cache::sync::Cache;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::resolver::{Inactive, ResolveError, TokenInfo};
 
-/// Whole-request time limit.
-const TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest accepted introspection response.
-const MAX_BODY: usize = 64 * 1024;
+use crate::outbound::{self, HttpsClient, MAX_BODY, TIMEOUT};
 
 #[derive(Clone)]
 struct Cached {
@@ -37,7 +30,7 @@ struct Cached {
 pub struct RemoteIntrospection {
     url: http::Uri,
     auth: HeaderValue,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpsClient,
     cache: Cache<[u8; 32], Cached>,
     max_ttl: Duration,
 }
@@ -72,26 +65,10 @@ impl RemoteIntrospection {
         let mut auth = HeaderValue::from_str(&format!("Basic {basic}"))
             .map_err(|_| "invalid client credentials".to_owned())?;
         auth.set_sensitive(true);
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_webpki_roots()
-        .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(2)));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
         Ok(Self {
             url,
             auth,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: outbound::https_client()?,
             cache: Cache::new(entries.max(16)),
             max_ttl,
         })

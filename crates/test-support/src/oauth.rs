@@ -54,7 +54,15 @@ pub fn oauth_product(scopes: &[&str], format: Option<&str>) -> ProductSpec {
 /// Creates a developer, an app, the `products` (name, spec) and a credential approved for all
 /// of them; returns the client.
 pub async fn provision_client(gw: &TestGateway, products: &[(&str, ProductSpec)]) -> OAuthClient {
-    let store = gw.store().await;
+    register_client(&gw.store().await, &[], products).await
+}
+
+/// [`provision_client`] on any store, for an app with `callbacks` as its redirect URIs.
+pub async fn register_client(
+    store: &dyn CatalogRepository,
+    callbacks: &[&str],
+    products: &[(&str, ProductSpec)],
+) -> OAuthClient {
     let actor = Actor::system();
     store
         .create_developer(
@@ -73,7 +81,7 @@ pub async fn provision_client(gw: &TestGateway, products: &[(&str, ProductSpec)]
             "dev@example.com",
             &AppSpec {
                 name: "shop".into(),
-                callback_urls: vec![],
+                callback_urls: callbacks.iter().map(|c| (*c).to_owned()).collect(),
                 attributes: Default::default(),
             },
         )

@@ -19,12 +19,9 @@ use http::Method;
 use parking_lot::Mutex;
 use portcullis_jose::{Algorithm, Signer, jwk_set};
 use portcullis_oauth::{AuthorizationServer, LocalTokens, Settings};
-use portcullis_store::{
-    Actor, AppSpec, CatalogRepository, CredentialSpec, DeveloperSpec, Keyring, OAuthRepository,
-    SqliteStore,
-};
+use portcullis_store::{Actor, Keyring, OAuthRepository, ProductSpec, SqliteStore};
 use portcullis_test_support::forge::{header_of, signed};
-use portcullis_test_support::oauth::{OAuthClient, as_url, oauth_product};
+use portcullis_test_support::oauth::{OAuthClient, as_url, oauth_product, register_client};
 use portcullis_test_support::{Reply, TestGateway, get, refused_address, request, test_keyring};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -86,51 +83,9 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// Creates a developer, an app with `callbacks`, a product and an approved credential.
-async fn register_client(store: &dyn CatalogRepository, callbacks: &[&str]) -> OAuthClient {
-    let actor = Actor::system();
-    store
-        .create_developer(
-            &actor,
-            &DeveloperSpec {
-                email: "dev@example.com".into(),
-                name: "Dev".into(),
-                attributes: Default::default(),
-            },
-        )
-        .await
-        .unwrap();
-    let app = store
-        .create_app(
-            &actor,
-            "dev@example.com",
-            &AppSpec {
-                name: "Shop".into(),
-                callback_urls: callbacks.iter().map(|c| (*c).to_owned()).collect(),
-                attributes: Default::default(),
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .create_product(&actor, "orders", &oauth_product(&["orders.read"], None))
-        .await
-        .unwrap();
-    let issued = store
-        .create_credential(
-            &actor,
-            &app.app.id,
-            &CredentialSpec {
-                products: vec!["orders".into()],
-                expires_at: None,
-            },
-        )
-        .await
-        .unwrap();
-    OAuthClient {
-        id: issued.consumer_key.expose().to_owned(),
-        secret: issued.consumer_secret.expose().to_owned(),
-    }
+/// The product every client here is approved for.
+fn orders_product() -> [(&'static str, ProductSpec); 1] {
+    [("orders", oauth_product(&["orders.read"], None))]
 }
 
 /// A second Portcullis authorization server: the upstream OpenID provider.
@@ -153,7 +108,7 @@ impl UpstreamOp {
                 .await
                 .unwrap(),
         );
-        let client = register_client(&*store, &[CALLBACK]).await;
+        let client = register_client(&*store, &[CALLBACK], &orders_product()).await;
         let claims = json!({"email": "ann@upstream.example", "email_verified": true,
             "name": "Ann Upstream"});
         store
@@ -212,7 +167,7 @@ async fn our_gateway(login: &str, secrets: &[(&str, &str)]) -> (TestGateway, OAu
     ))
     .await;
     let store = gw.store().await;
-    let client = register_client(&store, &[REDIRECT]).await;
+    let client = register_client(&store, &[REDIRECT], &orders_product()).await;
     (gw, client)
 }
 

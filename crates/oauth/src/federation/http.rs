@@ -1,23 +1,13 @@
-//! The outbound HTTP of login federation: one pooled hyper client over rustls (Mozilla roots),
+//! The outbound HTTP of login federation over the crate's one client ([`crate::outbound`]):
 //! every exchange bounded in time ([`TIMEOUT`], connect 2 s) and size ([`MAX_BODY`]), redirects
 //! never followed, answers parsed as JSON objects.
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{Map, Value};
 
-/// Whole-exchange time limit (connect, request, body).
-pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest accepted response.
-pub(crate) const MAX_BODY: usize = 64 * 1024;
+use crate::outbound::{self, HttpsClient, MAX_BODY, TIMEOUT};
 
 /// Why an exchange failed (logged; never shown to the user).
 #[derive(Debug, thiserror::Error)]
@@ -38,27 +28,11 @@ pub(crate) enum FetchError {
 
 /// A bounded JSON client.
 #[derive(Clone)]
-pub(crate) struct JsonClient(Client<HttpsConnector<HttpConnector>, Full<Bytes>>);
+pub(crate) struct JsonClient(HttpsClient);
 
 impl JsonClient {
     pub(crate) fn new() -> Result<Self, String> {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_webpki_roots()
-        .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(Duration::from_secs(2)));
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Ok(Self(Client::builder(TokioExecutor::new()).build(connector)))
+        Ok(Self(outbound::https_client()?))
     }
 
     /// `GET url` → JSON object (200 only).
