@@ -20,6 +20,9 @@
 # Environment: PORTCULLIS_BIN (else `cargo build --release -p portcullis`), N1=2000 N2=10000
 # CONC=32, IDLE_CONNS=10000, SETTLE=2, PART=all|instructions|memory, GATEWAY_ENV (extra
 # environment for the gateway process only, e.g. an LD_PRELOAD allocator to compare).
+# While iterating on a change, `cargo build --profile profiling -p portcullis` builds in a
+# minute or two (no fat LTO) and PORTCULLIS_BIN=$CARGO_TARGET_DIR/profiling/portcullis
+# measures it; compare before/after with the same profile.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
