@@ -309,3 +309,39 @@ fn probe() {
         );
     }
 }
+
+/// Regression aid for performance work on the detector: `INJECTION_CORPUS_VERDICTS=<file>`
+/// writes every finding (rule, location, fragment) of every corpus request, attack and benign,
+/// at paranoia levels 1 to 4, so that a change meant to keep every verdict can be checked with
+/// a `diff` of the files written before and after it.
+#[test]
+fn verdict_dump() {
+    let Some(out) = std::env::var_os("INJECTION_CORPUS_VERDICTS") else {
+        return;
+    };
+    use std::fmt::Write as _;
+    let pl = paranoia_levels();
+    let mut reqs: Vec<Req> = load_own_benign();
+    for (dir, _, _) in FAMILIES {
+        let (attacks, benign) = load_family(dir, &pl);
+        reqs.extend(attacks);
+        reqs.extend(benign);
+    }
+    let mut text = String::new();
+    for paranoia in 1..=4u8 {
+        let det = Detector::compile(&DetectorConfig {
+            paranoia,
+            ..DetectorConfig::default()
+        })
+        .expect("config compiles");
+        for r in &reqs {
+            let findings: Vec<String> = r
+                .inspect(&det)
+                .iter()
+                .map(|f| format!("{} @ {} [{}]", f.rule_id, f.location, f.fragment))
+                .collect();
+            writeln!(text, "p{paranoia} {} -> {findings:?}", r.label).expect("write to a string");
+        }
+    }
+    std::fs::write(&out, text).expect("verdict file written");
+}
