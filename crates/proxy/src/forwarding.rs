@@ -3,6 +3,7 @@
 //! trusted only when the peer is a configured trusted proxy; otherwise they are replaced, so a
 //! client cannot choose the IP that access rules and rate limits see.
 
+use std::io::Write as _;
 use std::net::IpAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -14,43 +15,69 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Headers that describe one connection, never the message (RFC 9110 §7.6.1).
-fn hop_by_hop() -> [&'static HeaderName; 8] {
-    [
-        &header::CONNECTION,
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-        &header::UPGRADE,
-        &header::PROXY_AUTHORIZATION,
-    ]
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), by bit.
+const HOP_BY_HOP: [(&str, u8); 8] = [
+    ("connection", 1),
+    ("keep-alive", 1 << 1),
+    ("proxy-connection", 1 << 2),
+    ("te", 1 << 3),
+    ("trailer", 1 << 4),
+    ("transfer-encoding", 1 << 5),
+    ("upgrade", 1 << 6),
+    ("proxy-authorization", 1 << 7),
+];
+const UPGRADE_BIT: u8 = 1 << 6;
+
+/// The hop-by-hop bit of a (lower-case) header name, 0 for end-to-end headers.
+fn hop_by_hop_bit(name: &str) -> u8 {
+    match name {
+        "connection" => 1,
+        "keep-alive" => 1 << 1,
+        "proxy-connection" => 1 << 2,
+        "te" => 1 << 3,
+        "trailer" => 1 << 4,
+        "transfer-encoding" => 1 << 5,
+        "upgrade" => UPGRADE_BIT,
+        "proxy-authorization" => 1 << 7,
+        _ => 0,
+    }
 }
 
 /// Removes hop-by-hop headers and every header named in `Connection`. With `keep_upgrade`,
 /// `Connection: upgrade` and `Upgrade` survive (WebSocket pass-through).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        if !(keep_upgrade && name == header::UPGRADE) {
+    // One pass over the names first: most messages carry none of these headers, or only
+    // `Connection`, and removing a name that is not there still hashes it and probes the map.
+    let present = headers
+        .keys()
+        .fold(0u8, |bits, name| bits | hop_by_hop_bit(name.as_str()));
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            // Hop-by-hop names go below, when present; the rest are parsed (and allocated) only
+            // here, for the rare `Connection: x-custom`.
+            .filter(|t| !HOP_BY_HOP.iter().any(|(h, _)| t.eq_ignore_ascii_case(h)))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in named {
             headers.remove(name);
         }
     }
-    let upgrade = keep_upgrade
+    let upgrade = (keep_upgrade && present & UPGRADE_BIT != 0)
         .then(|| headers.remove(header::UPGRADE))
         .flatten();
-    for name in hop_by_hop() {
-        headers.remove(name);
+    for (name, bit) in HOP_BY_HOP {
+        if present & bit != 0 {
+            headers.remove(name);
+        }
     }
     if let Some(u) = upgrade {
         headers.insert(header::UPGRADE, u);
@@ -107,32 +134,64 @@ pub fn set_forwarding(
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let peer_s = peer.to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) if peer_is_trusted => format!("{prev}, {peer_s}"),
-        _ => peer_s.clone(),
+    // The peer formatted once, on the stack (an IPv6 address is at most 45 bytes).
+    let mut peer_buf = [0u8; 64];
+    let peer_len = {
+        let mut cursor = &mut peer_buf[..];
+        let _ = write!(cursor, "{peer}");
+        64 - cursor.len()
     };
-    if !peer_is_trusted {
-        headers.remove(&X_FORWARDED_PROTO);
-        headers.remove(&X_FORWARDED_HOST);
-        headers.remove(&FORWARDED);
-    }
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    let peer_s = std::str::from_utf8(&peer_buf[..peer_len]).unwrap_or_default();
+    let prev_xff = headers
+        .get(&X_FORWARDED_FOR)
+        .filter(|_| peer_is_trusted)
+        .and_then(|v| v.to_str().ok());
+    let xff = match prev_xff {
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {peer_s}")),
+        None => HeaderValue::from_str(peer_s),
+    };
+    if let Ok(v) = xff {
         headers.insert(&X_FORWARDED_FOR, v);
     }
-    if !headers.contains_key(&X_FORWARDED_PROTO) {
+    if peer_is_trusted {
+        if !headers.contains_key(&X_FORWARDED_PROTO) {
+            headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        }
+        if let Some(h) = host
+            && !headers.contains_key(&X_FORWARDED_HOST)
+        {
+            headers.insert(&X_FORWARDED_HOST, h.clone());
+        }
+    } else {
+        // `insert` replaces whatever the client sent.
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        match host {
+            Some(h) => headers.insert(&X_FORWARDED_HOST, h.clone()),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
     }
-    if let Some(h) = host
-        && !headers.contains_key(&X_FORWARDED_HOST)
-    {
-        headers.insert(&X_FORWARDED_HOST, h.clone());
+    // The previous `Forwarded` survives only from a trusted proxy.
+    let prev_fwd = headers
+        .get(&FORWARDED)
+        .filter(|_| peer_is_trusted)
+        .and_then(|v| v.to_str().ok());
+    let host_len = host.map_or(0, HeaderValue::len);
+    let mut fwd = String::with_capacity(prev_fwd.map_or(0, |p| p.len() + 2) + 64 + host_len);
+    if let Some(prev) = prev_fwd {
+        fwd.push_str(prev);
+        fwd.push_str(", ");
     }
-    let for_ = match peer {
-        IpAddr::V4(_) => peer_s,
-        IpAddr::V6(_) => format!("\"[{peer_s}]\""),
-    };
-    let mut fwd = format!("for={for_};proto={proto}");
+    fwd.push_str("for=");
+    match peer {
+        IpAddr::V4(_) => fwd.push_str(peer_s),
+        IpAddr::V6(_) => {
+            fwd.push_str("\"[");
+            fwd.push_str(peer_s);
+            fwd.push_str("]\"");
+        }
+    }
+    fwd.push_str(";proto=");
+    fwd.push_str(proto);
     if let Some(h) = host.and_then(|h| h.to_str().ok())
         && h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
@@ -140,11 +199,7 @@ pub fn set_forwarding(
         fwd.push_str(";host=");
         fwd.push_str(h);
     }
-    let value = match headers.get(&FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {fwd}"),
-        None => fwd,
-    };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    if let Ok(v) = HeaderValue::from_str(&fwd) {
         headers.insert(&FORWARDED, v);
     }
 }
@@ -181,6 +236,27 @@ mod tests {
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["connection"], "upgrade");
+        // Names in `Connection` are case-insensitive; hop-by-hop ones need not be present.
+        let mut h = headers(&[
+            ("connection", "Upgrade, X-Secret, Keep-Alive"),
+            ("upgrade", "websocket"),
+            ("x-secret", "1"),
+            ("proxy-authorization", "Basic eA=="),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.len(), 3, "{h:?}");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        assert!(h.contains_key("x-kept"));
+        // Without `Upgrade` there is nothing to keep.
+        let mut h = headers(&[("connection", "upgrade"), ("x-kept", "1")]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.len(), 1);
+        // A message without hop-by-hop headers is left as it is.
+        let mut h = headers(&[("x-kept", "1"), ("accept", "*/*")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 2);
     }
 
     #[test]
@@ -214,9 +290,41 @@ mod tests {
             "for=198.51.100.1;proto=http;host=api.example.com"
         );
         assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "api.example.com");
+        // An untrusted client's forwarding headers never survive.
+        let mut h = headers(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.example"),
+        ]);
+        let peer = "2001:db8::1".parse().unwrap();
+        set_forwarding(&mut h, peer, false, "http", None);
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert!(!h.contains_key("x-forwarded-host"));
+        assert_eq!(h["x-forwarded-for"], "2001:db8::1");
+        assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\";proto=http");
         let mut h = headers(&[("x-forwarded-for", "1.2.3.4")]);
         set_forwarding(&mut h, "10.0.0.1".parse().unwrap(), true, "https", None);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.1");
+        // A trusted proxy's values are kept, and `Forwarded` extended.
+        let mut h = headers(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "a.example"),
+            ("forwarded", "for=1.2.3.4"),
+        ]);
+        let host = HeaderValue::from_static("b.example");
+        set_forwarding(
+            &mut h,
+            "10.0.0.1".parse().unwrap(),
+            true,
+            "http",
+            Some(&host),
+        );
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "a.example");
+        assert_eq!(
+            h["forwarded"],
+            "for=1.2.3.4, for=10.0.0.1;proto=http;host=b.example"
+        );
     }
 
     #[test]

@@ -113,6 +113,20 @@ impl Scanner {
         while !data.is_empty() {
             match &mut self.state {
                 State::Off => return,
+                // The common case, a whole head within one read and nothing buffered: scanned
+                // in place, without copying it into the buffer.
+                State::Head(buf) | State::Trailers(buf)
+                    if buf.is_empty()
+                        && let Some(end) = head_end(data, 0) =>
+                {
+                    let (block, rest) = data.split_at(end);
+                    data = rest;
+                    self.state = if matches!(self.state, State::Trailers(_)) {
+                        State::Head(Vec::new())
+                    } else {
+                        self.on_head(block, flags)
+                    };
+                }
                 State::Head(buf) | State::Trailers(buf) => {
                     let before = buf.len();
                     buf.extend_from_slice(data);
@@ -180,33 +194,38 @@ impl Scanner {
         }
     }
 
-    /// Inspects one complete head; returns the state for what follows it.
+    /// Inspects one complete head; returns the state for what follows it. Works on bytes: only
+    /// three header names matter, so there is no text conversion and no per-line splitting.
     fn on_head(&mut self, head: &[u8], flags: &FramingFlags) -> State {
-        let text = String::from_utf8_lossy(head);
-        let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+        let mut lines = head
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
         // RFC 9112 §2.2: empty lines before a request line are ignored.
         let Some(request_line) = lines.by_ref().find(|l| !l.is_empty()) else {
             return State::Head(Vec::new());
         };
-        if request_line.starts_with("PRI * HTTP/2.0") {
+        if request_line.starts_with(b"PRI * HTTP/2.0") {
             return State::Off;
         }
         self.heads += 1;
         flags.heads.store(self.heads, Ordering::Relaxed);
-        if request_line.starts_with("CONNECT ") {
+        if request_line.starts_with(b"CONNECT ") {
             flags.sticky.store(true, Ordering::Relaxed);
         }
         let (mut cl, mut te) = (None, false);
         for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
                 continue;
             };
-            let name = name.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                cl = value.trim().parse::<u64>().ok().or(Some(u64::MAX));
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let name = line[..colon].trim_ascii();
+            if name.eq_ignore_ascii_case(b"content-length") {
+                cl = std::str::from_utf8(line[colon + 1..].trim_ascii())
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .or(Some(u64::MAX));
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 te = true;
-            } else if name.eq_ignore_ascii_case("upgrade") {
+            } else if name.eq_ignore_ascii_case(b"upgrade") {
                 // What follows a successful upgrade is not HTTP/1 any more.
                 flags.sticky.store(true, Ordering::Relaxed);
             }

@@ -84,17 +84,31 @@ fn full(b: Bytes) -> Body {
     Full::new(b).map_err(|e| match e {}).boxed_unsync()
 }
 
-fn new_request_id() -> String {
-    format!("{:032x}", rand::random::<u128>())
+/// 32 random lower-case hex digits, written in place (no formatting machinery, no allocation).
+fn new_request_id() -> [u8; 32] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = rand::random::<u128>();
+    let mut id = [0u8; 32];
+    for digit in id.iter_mut().rev() {
+        *digit = HEX[(n & 0xf) as usize];
+        n >>= 4;
+    }
+    id
 }
 
-/// The request id: a trusted proxy's `X-Request-Id` if well-formed, else a new random one.
-fn request_id(headers: &http::HeaderMap, peer_is_trusted: bool) -> Arc<str> {
+/// The request id: a trusted proxy's `X-Request-Id` if well-formed, else a new random one; as
+/// text (context, log) and as the header value sent both ways, built once.
+fn request_id(headers: &http::HeaderMap, peer_is_trusted: bool) -> (Arc<str>, HeaderValue) {
     match headers.get(&X_REQUEST_ID) {
         Some(v) if peer_is_trusted && acceptable_request_id(v) => {
-            Arc::from(v.to_str().unwrap_or_default())
+            (Arc::from(v.to_str().unwrap_or_default()), v.clone())
         }
-        _ => new_request_id().into(),
+        _ => {
+            let id = new_request_id();
+            let text = std::str::from_utf8(&id).expect("hex digits are ASCII");
+            let value = HeaderValue::from_bytes(&id).expect("hex digits are a valid header value");
+            (Arc::from(text), value)
+        }
     }
 }
 
@@ -115,7 +129,7 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     let peer = conn.peer.ip();
     let trusted = peer_trusted(peer, &snap.trusted_proxies);
     let client = client_ip(peer, req.headers(), &snap.trusted_proxies);
-    let request_id = request_id(req.headers(), trusted);
+    let (request_id, request_id_value) = request_id(req.headers(), trusted);
     let mut rec = LogRecord::new(
         request_id.clone(),
         conn.listener.clone(),
@@ -193,6 +207,7 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
                 conn,
                 peer_is_trusted: trusted,
                 host: host.as_ref(),
+                request_id: &request_id_value,
             };
             let result = forward(&mut ex, &target, client_upgrade).await;
             rec.upstream_ms = Some(millis(up_start.elapsed()));
@@ -226,10 +241,10 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
         &mut rec,
     )
     .await;
-    if !response.headers().contains_key(&X_REQUEST_ID)
-        && let Ok(v) = HeaderValue::from_str(&request_id)
-    {
-        response.headers_mut().insert(&X_REQUEST_ID, v);
+    if !response.headers().contains_key(&X_REQUEST_ID) {
+        response
+            .headers_mut()
+            .insert(&X_REQUEST_ID, request_id_value);
     }
     rec.status = response.status().as_u16();
     rec.bytes_in = stats.bytes_in.load(Ordering::Relaxed);
@@ -275,28 +290,31 @@ async fn request_phase(
     if declared.is_some_and(|n| n > max_body) {
         return (RequestOutcome::Fail(too_large(max_body)), 0);
     }
-    let empty = body.is_end_stream();
-    let limited: Body = Limited::new(
-        body.map_err(Into::into).boxed_unsync(),
-        max_body,
-        stats.clone(),
-    )
-    .boxed_unsync();
-    ex.body = if empty {
+    // Most requests have no body: no limit wrapper to build (two boxes) and throw away.
+    ex.body = if body.is_end_stream() {
         RequestBody::Buffered(Bytes::new())
-    } else if pipeline.needs_request_body() {
-        match collect_limited(limited, max_body, stats.clone()).await {
-            Ok(bytes) => RequestBody::Buffered(bytes),
-            Err(_) if stats.too_large.load(Ordering::Relaxed) => {
-                return (RequestOutcome::Fail(too_large(max_body)), 0);
-            }
-            Err(_) => {
-                let err = GatewayError::bad_request().with_detail("request body could not be read");
-                return (RequestOutcome::Fail(err), 0);
-            }
-        }
     } else {
-        RequestBody::Streaming(limited)
+        let limited: Body = Limited::new(
+            body.map_err(Into::into).boxed_unsync(),
+            max_body,
+            stats.clone(),
+        )
+        .boxed_unsync();
+        if pipeline.needs_request_body() {
+            match collect_limited(limited, max_body, stats.clone()).await {
+                Ok(bytes) => RequestBody::Buffered(bytes),
+                Err(_) if stats.too_large.load(Ordering::Relaxed) => {
+                    return (RequestOutcome::Fail(too_large(max_body)), 0);
+                }
+                Err(_) => {
+                    let err =
+                        GatewayError::bad_request().with_detail("request body could not be read");
+                    return (RequestOutcome::Fail(err), 0);
+                }
+            }
+        } else {
+            RequestBody::Streaming(limited)
+        }
     };
     pipeline.run_request(ex).await
 }
@@ -391,6 +409,8 @@ struct Target<'a> {
     conn: &'a ConnInfo,
     peer_is_trusted: bool,
     host: Option<&'a HeaderValue>,
+    /// `X-Request-Id` for the upstream.
+    request_id: &'a HeaderValue,
 }
 
 /// Sends the exchange's request upstream; bridges WebSocket upgrades.
@@ -405,6 +425,7 @@ async fn forward(
         conn,
         peer_is_trusted,
         host,
+        request_id,
     } = *target;
     let relative = if api.strip_base_path {
         api.remainder(&ex.ctx.path).unwrap_or_default()
@@ -412,9 +433,18 @@ async fn forward(
         ex.ctx.path.as_str()
     };
     let relative = if relative.is_empty() { "/" } else { relative };
-    let pq = match ex.request.uri.query() {
-        Some(q) => format!("{relative}?{q}"),
-        None => relative.to_owned(),
+    // Usually the request's own (already normalised) path goes upstream unchanged: reuse it
+    // rather than format and parse it again.
+    let uri = match ex.request.uri.path_and_query() {
+        Some(pq) if pq.path() == relative => http::Uri::from(pq.clone()),
+        _ => {
+            let pq = match ex.request.uri.query() {
+                Some(q) => format!("{relative}?{q}"),
+                None => relative.to_owned(),
+            };
+            pq.parse()
+                .map_err(|_| GatewayError::bad_request().with_detail("invalid request target"))?
+        }
     };
     let mut headers = std::mem::take(&mut ex.request.headers);
     strip_hop_by_hop(&mut headers, client_upgrade.is_some());
@@ -426,9 +456,7 @@ async fn forward(
         if conn.tls { "https" } else { "http" },
         host,
     );
-    if let Ok(v) = HeaderValue::from_str(&ex.ctx.request_id) {
-        headers.insert(&X_REQUEST_ID, v);
-    }
+    headers.insert(&X_REQUEST_ID, request_id.clone());
     let body = std::mem::replace(&mut ex.body, RequestBody::Buffered(Bytes::new()));
     let limit = ex
         .request
@@ -437,7 +465,13 @@ async fn forward(
         .map(|l| l.0);
     let (body, replay) = match body {
         // An empty body must look empty (end of stream) so no `Content-Length: 0` is invented.
-        RequestBody::Buffered(b) if b.is_empty() => (full(b), None),
+        // `Empty` is zero-sized: boxing it allocates nothing.
+        RequestBody::Buffered(b) if b.is_empty() => (
+            http_body_util::Empty::new()
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+            None,
+        ),
         RequestBody::Buffered(b) => (full(b.clone()), Some(b)),
         RequestBody::Streaming(b) => match limit {
             Some(limit) => {
@@ -449,9 +483,7 @@ async fn forward(
     };
     let mut up = Request::new(body);
     *up.method_mut() = ex.request.method.clone();
-    *up.uri_mut() = pq
-        .parse()
-        .map_err(|_| GatewayError::bad_request().with_detail("invalid request target"))?;
+    *up.uri_mut() = uri;
     *up.headers_mut() = headers;
     let mut resp = group
         .send(up, replay)

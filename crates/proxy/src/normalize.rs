@@ -42,6 +42,26 @@ fn unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// True when the steps below would return `raw` unchanged: no escapes, no forbidden bytes, no
+/// empty or dot segments (a trailing slash is kept). Most paths are, and skip the copies.
+fn already_normal(raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    if bytes
+        .iter()
+        .any(|&b| b == b'%' || b < 0x20 || b == 0x7f || b == b'\\' || b >= 0x80)
+    {
+        return false;
+    }
+    let mut segments = raw[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if (seg.is_empty() && !last) || seg == "." || seg == ".." {
+            return false;
+        }
+    }
+    true
+}
+
 /// Returns the normalised path, borrowing nothing. Fast path: already-normal paths are copied
 /// once.
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
@@ -49,6 +69,15 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
     }
+    if already_normal(raw) {
+        return Ok(raw.to_owned());
+    }
+    normalize_steps(raw)
+}
+
+/// The normalisation steps proper, for a path that starts with `/`.
+fn normalize_steps(raw: &str) -> Result<String, PathError> {
+    let bytes = raw.as_bytes();
     // 1. Decode unreserved escapes, canonicalise the others, refuse dangerous bytes.
     let mut decoded = String::with_capacity(raw.len());
     let mut i = 0;
@@ -131,6 +160,21 @@ mod tests {
         for (raw, want) in cases {
             assert_eq!(normalize_path(raw).as_deref(), Ok(want), "{raw}");
         }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_full_steps() {
+        for raw in [
+            "/", "/a", "/a/", "/a/b.c/", "/a/.b", "/a/..b/c", "//", "/a//", "/./", "/a/.",
+        ] {
+            if already_normal(raw) {
+                assert_eq!(normalize_steps(raw).as_deref(), Ok(raw), "{raw}");
+            }
+        }
+        assert!(already_normal("/orders/v1/items/"));
+        assert!(!already_normal("/a//b"));
+        assert!(!already_normal("/a/../b"));
+        assert!(!already_normal("/%61"));
     }
 
     #[test]

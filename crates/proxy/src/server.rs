@@ -202,6 +202,8 @@ fn service(
     Future: Send + 'static,
 > + Send
 + 'static {
+    // Shared by the connection's requests: one reference count per request, not one per field.
+    let conn = Arc::new(conn);
     service_fn(move |req| {
         let gateway = gateway.clone();
         let conn = conn.clone();

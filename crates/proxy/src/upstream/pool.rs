@@ -103,6 +103,17 @@ impl TargetPool {
                 },
             }
         }
+        // Boxed: dialling and the handshake (a TLS stream included) would otherwise make the
+        // future of every exchange on a pooled connection as large as theirs, and futures are
+        // moved by copying them.
+        Box::pin(self.send_on_new(req)).await
+    }
+
+    /// Sends `req` on a new connection.
+    async fn send_on_new(
+        self: &Arc<Self>,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<ResponseBody>, SendError> {
         let mut sender = self.connect().await?;
         match sender.send_request(req).await {
             Ok(response) => Ok(self.wrap(response, sender)),
