@@ -62,6 +62,9 @@ pub struct JsonDoc {
     /// `f64` (`1e400`): consumers that need `serde_json` semantics (which refuses those) check
     /// such documents the slow way.
     wide_numbers: bool,
+    /// Some object may have a repeated key (see `Tape::key_seen`); when `false`, no object
+    /// has one, for certain.
+    maybe_duplicate_keys: bool,
 }
 
 impl JsonDoc {
@@ -83,8 +86,10 @@ impl JsonDoc {
             // side. Grows if needed.
             nodes: Vec::with_capacity(body.len() / 8),
             open: Vec::new(),
+            keys: Vec::new(),
             unescaped: String::new(),
             wide_numbers: false,
+            maybe_duplicate_keys: false,
         };
         let stats = Scanner::new(body, limits).run(&mut tape)?;
         Ok(JsonDoc {
@@ -93,6 +98,7 @@ impl JsonDoc {
             stats,
             body_len: body.len(),
             wide_numbers: tape.wide_numbers,
+            maybe_duplicate_keys: tape.maybe_duplicate_keys,
         })
     }
 
@@ -122,13 +128,39 @@ impl JsonDoc {
 /// Builds the tape from the scanner's events.
 struct Tape {
     nodes: Vec<Node>,
-    /// Indices of the containers still open.
-    open: Vec<u32>,
+    /// The containers still open: tape index, and where their keys start in `keys`.
+    open: Vec<(u32, u32)>,
+    /// Fingerprints of the keys of the open objects so far (see `raw_key_fingerprint`).
+    keys: Vec<u64>,
     unescaped: String,
     wide_numbers: bool,
+    maybe_duplicate_keys: bool,
 }
 
+/// Objects with more keys than this are not screened key by key (quadratic); a document
+/// with one is checked in full by [`JsonView::has_duplicate_keys`].
+const SCREENED_KEYS: usize = 16;
+
 impl Tape {
+    /// Screens each key against the earlier keys of its object while parsing, so that
+    /// [`JsonView::has_duplicate_keys`] (asked of every body validated through the tape)
+    /// need not walk the document again: equal keys have equal fingerprints, so without a
+    /// fingerprint match, an escaped key (whose raw bytes are not its text) or a large object
+    /// there is no repeated key.
+    fn key_seen(&mut self, raw: RawStr, body: &[u8]) {
+        if self.maybe_duplicate_keys {
+            return;
+        }
+        let base = self.open.last().map_or(0, |&(_, base)| base as usize);
+        let earlier = self.keys.get(base..).unwrap_or_default();
+        let fingerprint = raw_key_fingerprint(&body[raw.start..raw.end]);
+        if raw.escaped || earlier.len() >= SCREENED_KEYS || earlier.contains(&fingerprint) {
+            self.maybe_duplicate_keys = true;
+        } else {
+            self.keys.push(fingerprint);
+        }
+    }
+
     fn push(&mut self, tag: Tag, start: usize, end: usize) {
         // Offsets fit: `JsonDoc::parse` refuses bodies of 4 GiB and more.
         self.nodes.push(Node {
@@ -158,7 +190,8 @@ impl Tape {
 
 impl Sink for Tape {
     fn open(&mut self, kind: Kind, pos: usize) {
-        self.open.push(self.nodes.len() as u32);
+        self.open
+            .push((self.nodes.len() as u32, self.keys.len() as u32));
         let tag = match kind {
             Kind::Object => Tag::Object,
             Kind::Array => Tag::Array,
@@ -168,15 +201,18 @@ impl Sink for Tape {
 
     fn close(&mut self, count: u64) {
         let next = self.nodes.len() as u32;
-        if let Some(i) = self.open.pop()
-            && let Some(node) = self.nodes.get_mut(i as usize)
-        {
+        let Some((i, keys)) = self.open.pop() else {
+            return;
+        };
+        self.keys.truncate(keys as usize);
+        if let Some(node) = self.nodes.get_mut(i as usize) {
             node.a = next;
             node.b = u32::try_from(count).unwrap_or(u32::MAX);
         }
     }
 
     fn key(&mut self, _: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
+        self.key_seen(raw, body);
         self.push_text(Tag::Key, raw, body);
         ControlFlow::Continue(())
     }
@@ -262,7 +298,6 @@ impl<'a> JsonView<'a> {
                             start: node.start as usize,
                             end: node.end as usize,
                             escaped: node.escaped,
-                            chars: 0,
                         });
                     }
                     visit(
@@ -299,6 +334,9 @@ impl<'a> JsonView<'a> {
     /// Whether some object has the same (unescaped) key twice. `serde_json` keeps the last
     /// of them; consumers that must agree with it check such documents the slow way.
     pub fn has_duplicate_keys(self) -> bool {
+        if !self.doc.maybe_duplicate_keys {
+            return false;
+        }
         let nodes = &self.doc.nodes;
         nodes.iter().enumerate().any(|(i, n)| {
             if n.tag != Tag::Object || n.b < 2 {
@@ -531,6 +569,20 @@ fn key_fingerprint(key: &str) -> u64 {
     let b = key.as_bytes();
     let (first, last) = (b.first().copied(), b.last().copied());
     (b.len() as u64) << 16 | u64::from(first.unwrap_or(0)) << 8 | u64::from(last.unwrap_or(0))
+}
+
+/// A key's raw bytes folded into one word: its first and last four bytes (overlapping when
+/// shorter than eight) and its length, with two loads and no copy loop. Equal keys have equal
+/// fingerprints; the keys of one object rarely share all of that.
+fn raw_key_fingerprint(key: &[u8]) -> u64 {
+    let len = key.len();
+    let ends = match (key.first_chunk::<4>(), key.last_chunk::<4>()) {
+        (Some(head), Some(tail)) => {
+            u64::from(u32::from_le_bytes(*head)) << 32 | u64::from(u32::from_le_bytes(*tail))
+        }
+        _ => key.iter().fold(0, |word, &b| word << 8 | u64::from(b)),
+    };
+    ends ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Iterator over an array's elements.

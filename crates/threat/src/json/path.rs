@@ -155,7 +155,6 @@ mod tests {
                 start,
                 end: start + key.len(),
                 escaped: key.contains('\\'),
-                chars: key.len() as u64,
             }),
         }
     }

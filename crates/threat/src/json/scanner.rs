@@ -118,8 +118,6 @@ pub(super) struct Scanner<'a, 'l> {
     limits: &'l JsonLimits,
     frames: Vec<Frame>,
     stats: JsonStats,
-    /// The whole body is valid UTF-8 (checked once up front, much faster than per string).
-    utf8_known: bool,
 }
 
 impl<'a, 'l> Scanner<'a, 'l> {
@@ -129,7 +127,6 @@ impl<'a, 'l> Scanner<'a, 'l> {
             limits,
             frames: Vec::new(),
             stats: JsonStats::default(),
-            utf8_known: std::str::from_utf8(body).is_ok(),
         }
     }
 
@@ -233,18 +230,19 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 return Ok((pos + 1, next));
             }
             b'"' => {
-                let (raw, end) = lex_string(body, pos, self.utf8_known)?;
+                let (raw, end) = lex_string(body, pos)?;
                 self.stats.strings += 1;
                 if let Some(max) = self.limits.max_string_length
-                    && raw.chars > max
+                    && raw.raw_len() > max
+                    && let chars = raw.chars(body)
+                    && chars > max
                 {
                     return Err(self.violation(
                         "json.string_length_exceeded",
                         self.frames.len(),
                         max,
                         format!(
-                            "string value has {} characters, more than the limit of {max}",
-                            raw.chars
+                            "string value has {chars} characters, more than the limit of {max}"
                         ),
                     ));
                 }
@@ -293,7 +291,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
 
     /// Reads the key whose opening quote is at `pos`; returns the offset after it.
     fn key<S: Sink>(&mut self, pos: usize, visit: &mut S) -> Result<usize, Stop> {
-        let (raw, end): (RawStr, usize) = lex_string(self.body, pos, self.utf8_known)?;
+        let (raw, end): (RawStr, usize) = lex_string(self.body, pos)?;
         self.stats.keys += 1;
         let depth = self.frames.len();
         let count = match self.frames.last_mut() {
@@ -314,16 +312,15 @@ impl<'a, 'l> Scanner<'a, 'l> {
             ));
         }
         if let Some(max) = self.limits.max_name_length
-            && raw.chars > max
+            && raw.raw_len() > max
+            && let chars = raw.chars(self.body)
+            && chars > max
         {
             return Err(self.violation(
                 "json.name_length_exceeded",
                 depth.saturating_sub(1),
                 max,
-                format!(
-                    "property name has {} characters, more than the limit of {max}",
-                    raw.chars
-                ),
+                format!("property name has {chars} characters, more than the limit of {max}"),
             ));
         }
         if let Some(frame) = self.frames.last_mut() {

@@ -50,13 +50,45 @@ impl Json for BodyJson {
 }
 
 /// Parses a number as written, with `serde_json`'s own rules (so `-0`, `1.0`, `1e2` and huge
-/// integers come out exactly as in a parsed `Value`). Plain non-negative integers of up to 18
-/// digits, the common case, are converted directly: there the result is the same `u64`.
+/// integers come out exactly as in a parsed `Value`). The common cases are converted directly,
+/// with the same result: plain non-negative integers of up to 18 digits (the same `u64`), and
+/// short decimals (see [`short_decimal`]).
 fn parse_number(text: &str) -> Option<Number> {
     if !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<u64>().ok().map(Number::from);
     }
+    if let Some(f) = short_decimal(text) {
+        return Number::from_f64(f);
+    }
     serde_json::from_str(text).ok()
+}
+
+/// `-?[0-9]+\.[0-9]+` with at most 15 digits in all, as an `f64`. The digits form an integer
+/// below 2^53 and the divisor is a power of ten up to 10^15, both exact in an `f64`, so the one
+/// division is correctly rounded: the value `serde_json` parses (with or without its
+/// `float_roundtrip` feature, whose fast path is this same division), at a fraction of the
+/// cost of running its deserializer.
+fn short_decimal(text: &str) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (int, frac) = digits.split_once('.')?;
+    if int.is_empty() || frac.is_empty() || int.len() + frac.len() > 15 {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    for b in int.bytes().chain(frac.bytes()) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + u64::from(b - b'0');
+    }
+    let value = mantissa as f64 / POW10[frac.len()];
+    Some(if negative { -value } else { value })
 }
 
 impl<'a> Node<'a, BodyJson> for Instance<'a> {
@@ -111,6 +143,21 @@ impl<'a> Node<'a, BodyJson> for Instance<'a> {
 
     fn is_null(&self) -> bool {
         self.json_type() == JsonType::Null
+    }
+
+    /// `minLength`/`maxLength` without counting characters when the byte length decides: a
+    /// string of n bytes has between n/4 (rounded up) and n characters.
+    fn string_length_within(&self, min: u64, max: u64) -> Option<bool> {
+        let text = self.as_string()?;
+        let bytes = text.len() as u64;
+        let fewest = bytes.div_ceil(4);
+        if fewest >= min && bytes <= max {
+            return Some(true);
+        }
+        if bytes < min || fewest > max {
+            return Some(false);
+        }
+        Some((min..=max).contains(&(text.chars().count() as u64)))
     }
 
     fn json_type(&self) -> JsonType {
@@ -268,6 +315,51 @@ impl<'a> Array<'a, BodyJson> for InstanceArray<'a> {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::json::{JsonDoc, JsonLimits};
+
+    proptest! {
+        /// The direct conversions give exactly the `Number` `serde_json` parses.
+        #[test]
+        fn numbers_agree_with_serde_json(
+            text in r"-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?",
+        ) {
+            let want: Option<Number> = serde_json::from_str(&text).ok();
+            prop_assert_eq!(parse_number(&text), want, "{}", text);
+        }
+
+        /// Decimals the fast path takes, including values with no short binary form.
+        #[test]
+        fn short_decimals_agree_with_serde_json(int in 0u64..10_000_000, frac in "[0-9]{1,8}") {
+            let text = format!("{int}.{frac}");
+            let want: Number = serde_json::from_str(&text).expect("valid number");
+            prop_assert_eq!(short_decimal(&text).and_then(Number::from_f64), Some(want));
+        }
+
+        /// The byte-length shortcut agrees with counting characters.
+        #[test]
+        fn string_length_bounds_agree_with_counting(
+            text in "[aé😀\u{800}]{0,12}",
+            min in 0u64..14,
+            span in 0u64..14,
+        ) {
+            let body = serde_json::to_vec(&text).expect("serialises");
+            let doc = JsonDoc::parse(&body, &JsonLimits::unlimited()).expect("valid body");
+            let node = Instance::Doc(doc.view(&body).expect("same body").root());
+            let chars = text.chars().count() as u64;
+            let max = min + span;
+            prop_assert_eq!(
+                node.string_length_within(min, max),
+                Some((min..=max).contains(&chars))
+            );
         }
     }
 }

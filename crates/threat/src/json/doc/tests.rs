@@ -146,3 +146,48 @@ fn keys_alike_in_length_and_first_bytes_are_still_told_apart() {
     assert!(!dup(format!(r#"{{"{a}":1,"{b}":2}}"#).as_bytes()));
     assert!(dup(format!(r#"{{"{a}":1,"{a}":2}}"#).as_bytes()));
 }
+
+/// Whether some object of `body` repeats a key, the plain way (a set of decoded keys per
+/// object): the reference for the screening done while parsing.
+fn repeats_a_key(body: &[u8]) -> bool {
+    fn walk(node: DocNode<'_>) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        node.members().any(|(k, v)| !seen.insert(k) || walk(v)) || node.elements().any(walk)
+    }
+    let doc = JsonDoc::parse(body, &JsonLimits::unlimited()).expect("valid body");
+    walk(doc.view(body).expect("same body").root())
+}
+
+proptest! {
+    /// Objects written key by key, with repeats, escapes (`\u0061` is `a`) and keys alike in
+    /// length and ends: the parse-time screening never misses a repeated key.
+    #[test]
+    fn duplicate_screening_agrees_with_a_set_of_keys(
+        objects in prop::collection::vec(
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    "a", "b", r"\u0061", "ab", "ba", "abcdefgh", "abcdXfgh", "abcdefgX", "x1",
+                    "x2", "k", "kk", "",
+                ]),
+                0..20,
+            ),
+            1..4,
+        ),
+    ) {
+        let inner: Vec<String> = objects
+            .iter()
+            .map(|keys| {
+                let members: Vec<String> = keys.iter().map(|k| format!(r#""{k}":0"#)).collect();
+                format!("{{{}}}", members.join(","))
+            })
+            .collect();
+        let body = format!(r#"{{"first":[{}],"last":1}}"#, inner.join(","));
+        let doc = JsonDoc::parse(body.as_bytes(), &JsonLimits::unlimited()).expect("valid body");
+        prop_assert_eq!(
+            doc.view(body.as_bytes()).expect("same body").has_duplicate_keys(),
+            repeats_a_key(body.as_bytes()),
+            "{}",
+            body
+        );
+    }
+}
