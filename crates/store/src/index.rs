@@ -214,7 +214,7 @@ mod tests {
         CredentialEntry {
             key_hash: keyring().hash_credential(key),
             key_id: format!("key_{key}"),
-            prefix: key.chars().take(12).collect(),
+            prefix: key.chars().take(12).collect::<String>().into(),
             key_status: KeyStatus::Active,
             expires_at: None,
             app_id: "app_1".into(),

@@ -3,6 +3,7 @@
 //! These are validated domain types with no SQL or serde in them, so the gateway and the CLI
 //! never depend on how a backend spells a row (architecture: store must not leak SQL types).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -109,7 +110,9 @@ pub struct KeyRecord {
 }
 
 /// Everything the gateway needs to decide on a presented key, flattened so a lookup is one
-/// hash-map probe. Also what the `verify-api-key` policy exposes as flow variables.
+/// hash-map probe. Also what the `verify-api-key` policy exposes as flow variables. The
+/// names that go into the request's `Identity` are shared (`Arc<str>`), so attaching the caller
+/// to a request copies no string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialEntry {
     /// SHA-256 of the key (`Debug` is redacted).
@@ -117,21 +120,21 @@ pub struct CredentialEntry {
     /// `key_…`
     pub key_id: String,
     /// Public identification prefix.
-    pub prefix: String,
+    pub prefix: Arc<str>,
     /// The key's own status.
     pub key_status: KeyStatus,
     /// Expiry instant, if any.
     pub expires_at: Option<SystemTime>,
     /// Owning app.
-    pub app_id: String,
+    pub app_id: Arc<str>,
     /// Owning app's name.
-    pub app_name: String,
+    pub app_name: Arc<str>,
     /// Owning app's status.
     pub app_status: AppStatus,
     /// Owning developer.
-    pub developer_id: String,
+    pub developer_id: Arc<str>,
     /// Owning developer's e-mail.
-    pub developer_email: String,
+    pub developer_email: Arc<str>,
     /// Owning developer's status.
     pub developer_status: DeveloperStatus,
     /// Every product association (approved, pending and revoked), ordered by product name;

@@ -67,7 +67,7 @@ fn entry(key: &str, key_status: KeyStatus, expires: Option<SystemTime>) -> Crede
     CredentialEntry {
         key_hash: keyring().hash_credential(key),
         key_id: format!("key_{}", &key[4..12]),
-        prefix: key[..12].to_owned(),
+        prefix: key[..12].into(),
         key_status,
         expires_at: expires,
         app_id: "app_1".into(),
