@@ -169,7 +169,7 @@ async fn valid_key_attaches_identity_and_is_hidden() {
     assert_eq!(&*id.credential, "pcl_goodgood");
     assert!(!ex.request.headers.contains_key("x-api-key"));
     let verified = ex.request.extensions.get::<VerifiedApiKey>().unwrap();
-    assert_eq!(verified.credential.app_name, "shop");
+    assert_eq!(&*verified.credential.app_name, "shop");
     assert_eq!(&*verified.product.as_ref().unwrap().name, "all");
     assert_eq!(
         ex.request.extensions.get::<ApiProduct>().map(|p| &*p.0),
@@ -327,7 +327,7 @@ async fn the_matched_product_carries_quota_and_attributes() {
     let product = verified.product.as_ref().unwrap();
     assert_eq!(product.quota.unwrap().limit, 1000);
     assert_eq!(product.attributes["tier"], "orders-read");
-    assert_eq!(verified.credential.developer_email, "dev@example.com");
+    assert_eq!(&*verified.credential.developer_email, "dev@example.com");
     // The key never travels with the request context, not even in Debug output.
     let dump = format!("{:?} {:?}", verified, ex.ctx);
     assert!(!dump.contains(READER), "{dump}");
