@@ -294,14 +294,11 @@ async fn request_phase(
     ex.body = if body.is_end_stream() {
         RequestBody::Buffered(Bytes::new())
     } else {
-        let limited: Body = Limited::new(
-            body.map_err(Into::into).boxed_unsync(),
-            max_body,
-            stats.clone(),
-        )
-        .boxed_unsync();
+        let body: Body = body.map_err(Into::into).boxed_unsync();
         if pipeline.needs_request_body() {
-            match collect_limited(limited, max_body, stats.clone()).await {
+            // One limit and one count: wrapping the streaming limit in `collect_limited`'s
+            // own counted bytes_in twice.
+            match collect_limited(body, max_body, stats.clone()).await {
                 Ok(bytes) => RequestBody::Buffered(bytes),
                 Err(_) if stats.too_large.load(Ordering::Relaxed) => {
                     return (RequestOutcome::Fail(too_large(max_body)), 0);
@@ -313,7 +310,7 @@ async fn request_phase(
                 }
             }
         } else {
-            RequestBody::Streaming(limited)
+            RequestBody::Streaming(Limited::new(body, max_body, stats.clone()).boxed_unsync())
         }
     };
     pipeline.run_request(ex).await

@@ -186,6 +186,37 @@ async fn access_log_has_one_line_per_request_with_identity() {
     gw.stop().await;
 }
 
+/// A policy that reads the whole body (here json-threat-protection) must not change what the
+/// access log counts: the body's bytes, once.
+#[tokio::test]
+async fn access_log_counts_a_buffered_body_once() {
+    let up = Recorder::start("a").await;
+    let gw = TestGateway::start(&format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+apis:
+  - name: checked
+    base_path: /
+    upstream: {{ targets: ["{}"] }}
+    policies: {{ request: [ {{ json-threat-protection: {{}} }} ] }}
+"#,
+        up.url()
+    ))
+    .await;
+    let body = r#"{"order":{"id":7,"items":["a","b"]}}"#;
+    let r = request(
+        Method::POST,
+        &gw.url("/orders"),
+        &[("content-type", "application/json")],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let lines = gw.wait_for_log_lines(1).await;
+    assert_eq!(lines[0]["bytes_in"], body.len());
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn forwarding_headers_are_set_and_client_spoofing_is_replaced() {
     let (a, b) = (Recorder::start("a").await, Recorder::start("b").await);
