@@ -116,7 +116,9 @@ fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     // `collect_str` lets serde_json write the `Display` straight into the line (no String).
-    s.collect_str(&humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + d))
+    s.collect_str(&humantime::format_rfc3339_millis(
+        SystemTime::UNIX_EPOCH + d,
+    ))
 }
 
 /// Records metrics and queues access log lines.
