@@ -208,7 +208,7 @@ pub(crate) async fn key_is_shown_once_and_only_its_hash_is_stored(db: TestDb) {
         test_keyring().hash_credential(&plaintext)
     );
     assert_eq!(
-        (creds[0].key_id.as_str(), creds[0].prefix.as_str()),
+        (creds[0].key_id.as_str(), &*creds[0].prefix),
         (rec.id.as_str(), rec.prefix.as_str())
     );
     assert!(!format!("{:?}", creds[0]).contains(&plaintext[12..]));
@@ -290,7 +290,7 @@ pub(crate) async fn revoking_an_app_or_deactivating_a_developer_refuses_their_ke
     let index = fresh_index(store.as_ref()).await;
     for k in [&k_shop, &k_blog] {
         match index.lookup(k.expose(), now) {
-            KeyLookup::DeveloperInactive(e) => assert_eq!(e.developer_email, "a@example.com"),
+            KeyLookup::DeveloperInactive(e) => assert_eq!(&*e.developer_email, "a@example.com"),
             other => panic!("expected DeveloperInactive, got {other:?}"),
         }
     }

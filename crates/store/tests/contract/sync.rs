@@ -25,11 +25,11 @@ pub(crate) async fn a_second_handle_sees_creates_and_revokes(db: TestDb) {
     match index.lookup(secret.expose(), SystemTime::now()) {
         KeyLookup::Valid(e) => {
             assert_eq!(
-                (e.prefix.as_str(), e.key_id.as_str()),
+                (&*e.prefix, e.key_id.as_str()),
                 (rec.prefix.as_str(), rec.id.as_str())
             );
             assert_eq!(
-                (e.app_name.as_str(), e.developer_email.as_str()),
+                (&*e.app_name, &*e.developer_email),
                 ("shop", "a@example.com")
             );
         }
