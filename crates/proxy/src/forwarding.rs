@@ -18,30 +18,24 @@ static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
 /// Headers that describe one connection, never the message (RFC 9110 §7.6.1), by bit.
 const HOP_BY_HOP: [(&str, u8); 8] = [
-    ("connection", 1),
+    ("connection", CONNECTION_BIT),
     ("keep-alive", 1 << 1),
     ("proxy-connection", 1 << 2),
     ("te", 1 << 3),
     ("trailer", 1 << 4),
     ("transfer-encoding", 1 << 5),
-    ("upgrade", 1 << 6),
+    ("upgrade", UPGRADE_BIT),
     ("proxy-authorization", 1 << 7),
 ];
+const CONNECTION_BIT: u8 = 1;
 const UPGRADE_BIT: u8 = 1 << 6;
 
 /// The hop-by-hop bit of a (lower-case) header name, 0 for end-to-end headers.
 fn hop_by_hop_bit(name: &str) -> u8 {
-    match name {
-        "connection" => 1,
-        "keep-alive" => 1 << 1,
-        "proxy-connection" => 1 << 2,
-        "te" => 1 << 3,
-        "trailer" => 1 << 4,
-        "transfer-encoding" => 1 << 5,
-        "upgrade" => UPGRADE_BIT,
-        "proxy-authorization" => 1 << 7,
-        _ => 0,
-    }
+    HOP_BY_HOP
+        .iter()
+        .find(|(hop, _)| *hop == name)
+        .map_or(0, |&(_, bit)| bit)
 }
 
 /// Removes hop-by-hop headers and every header named in `Connection`. With `keep_upgrade`,
@@ -55,7 +49,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     if present == 0 {
         return;
     }
-    if present & 1 != 0 {
+    if present & CONNECTION_BIT != 0 {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()

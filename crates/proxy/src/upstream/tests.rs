@@ -306,16 +306,21 @@ async fn retain_stops_health_checks_no_longer_used() {
     assert_eq!(server.probes(), stopped_at);
 }
 
-#[tokio::test]
-async fn upgrade_responses_can_be_taken_over() {
-    let server = HttpServer::start("a").await;
-    let group = Upstreams::new().group(&Arc::new(spec(&[server.addr])));
+/// A request asking the test server to switch to its echo protocol.
+fn upgrade_request() -> Request<Body> {
     let mut req = request(Method::GET, "/ws", empty());
     req.headers_mut()
         .insert(header::CONNECTION, "upgrade".parse().unwrap());
     req.headers_mut()
         .insert(header::UPGRADE, "echo".parse().unwrap());
-    let response = group.send(req, None).await.unwrap();
+    req
+}
+
+#[tokio::test]
+async fn upgrade_responses_can_be_taken_over() {
+    let server = HttpServer::start("a").await;
+    let group = Upstreams::new().group(&Arc::new(spec(&[server.addr])));
+    let response = group.send(upgrade_request(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     let upgraded = hyper::upgrade::on(response).await.unwrap();
     let mut io = TokioIo::new(upgraded);
@@ -353,12 +358,7 @@ async fn a_response_dropped_before_its_end_does_not_return_its_connection() {
 async fn an_upgraded_connection_is_never_pooled() {
     let server = HttpServer::start("a").await;
     let group = Upstreams::new().group(&Arc::new(spec(&[server.addr])));
-    let mut req = request(Method::GET, "/ws", empty());
-    req.headers_mut()
-        .insert(header::CONNECTION, "upgrade".parse().unwrap());
-    req.headers_mut()
-        .insert(header::UPGRADE, "echo".parse().unwrap());
-    let response = group.send(req, None).await.unwrap();
+    let response = group.send(upgrade_request(), None).await.unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     let _upgraded = hyper::upgrade::on(response).await.unwrap();
     assert_eq!(get_text(&group, "/x").await.unwrap(), "a");
