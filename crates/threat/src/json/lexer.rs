@@ -66,15 +66,79 @@ impl RawStr {
 /// Lexes the string whose opening quote is at `pos`; returns it and the offset after the
 /// closing quote. Only strings with bytes outside ASCII are validated as UTF-8 (everything
 /// outside strings must be ASCII to pass the grammar), so an ASCII body costs no validation.
+///
+/// Inlined into the scanner's loop: most strings (keys, short values) are settled by a word
+/// or two and end at a quote with no escape, and for those a call (saving registers, the
+/// result returned through memory) cost more than the lexing itself. Escapes and non-ASCII
+/// text are handled out of line.
+#[inline(always)]
 pub(super) fn lex_string(body: &[u8], pos: usize) -> Result<(RawStr, usize), Invalid> {
     let start = pos + 1;
     let mut i = start;
-    let mut escaped = false;
-    let mut high = 0;
+    let mut high = 0u64;
+    while let Some(chunk) = body.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let special = special_bytes(w);
+        if special != 0 {
+            // Only the bytes before the first special one belong to the plain run.
+            let plain = special.trailing_zeros() / 8;
+            high |= w & ((1u64 << (plain * 8)) - 1);
+            i += plain as usize;
+            return finish_string(body, pos, i, high);
+        }
+        high |= w;
+        i += 8;
+    }
+    lex_string_from(body, pos, i, high & HI != 0, false)
+}
+
+/// The end of the fast path of [`lex_string`]: `i` is at the first special byte of the
+/// string (`"`, `\\` or a control character).
+#[inline(always)]
+fn finish_string(body: &[u8], pos: usize, i: usize, high: u64) -> Result<(RawStr, usize), Invalid> {
+    let start = pos + 1;
+    if body.get(i) == Some(&b'"') {
+        if high & HI != 0 {
+            check_utf8(body, start, i)?;
+        }
+        return Ok((
+            RawStr {
+                start,
+                end: i,
+                escaped: false,
+            },
+            i + 1,
+        ));
+    }
+    lex_string_from(body, pos, i, high & HI != 0, false)
+}
+
+#[inline(never)]
+fn check_utf8(body: &[u8], start: usize, end: usize) -> Result<(), Invalid> {
+    match std::str::from_utf8(&body[start..end]) {
+        Ok(_) => Ok(()),
+        Err(e) => invalid(start + e.valid_up_to(), "invalid UTF-8 in string"),
+    }
+}
+
+/// The general string lexer, resumed at `i` (everything from the opening quote at `pos` up
+/// to `i` is plain text; `high` says whether it has bytes outside ASCII, `escaped` whether
+/// it has escapes).
+#[inline(never)]
+fn lex_string_from(
+    body: &[u8],
+    pos: usize,
+    mut i: usize,
+    mut high: bool,
+    mut escaped: bool,
+) -> Result<(RawStr, usize), Invalid> {
+    let start = pos + 1;
     loop {
         let (skipped, seen) = skip_plain(body.get(i..).unwrap_or_default());
         i += skipped;
-        high |= seen;
+        high |= seen & 0x80 != 0;
         match body.get(i) {
             Some(b'"') => break,
             Some(b'\\') => {
@@ -85,10 +149,8 @@ pub(super) fn lex_string(body: &[u8], pos: usize) -> Result<(RawStr, usize), Inv
             None => return invalid(pos, "unterminated string"),
         }
     }
-    if high & 0x80 != 0
-        && let Err(e) = std::str::from_utf8(&body[start..i])
-    {
-        return invalid(start + e.valid_up_to(), "invalid UTF-8 in string");
+    if high {
+        check_utf8(body, start, i)?;
     }
     Ok((
         RawStr {
@@ -119,14 +181,7 @@ fn skip_plain(rest: &[u8]) -> (usize, u8) {
         // Little-endian, so the lowest flagged byte is the first in memory.
         let w = u64::from_le_bytes(word);
         high |= w;
-        // Classic SWAR tests: zero after XOR with the byte, and less than 0x20. A flag can be
-        // wrong only above a true hit (a borrow runs upwards), so the lowest flag is exact.
-        let quote = w ^ (LO * u64::from(b'"'));
-        let backslash = w ^ (LO * u64::from(b'\\'));
-        let special = ((quote.wrapping_sub(LO) & !quote)
-            | (backslash.wrapping_sub(LO) & !backslash)
-            | (w.wrapping_sub(LO * 0x20) & !w))
-            & HI;
+        let special = special_bytes(w);
         if special != 0 {
             return (i + (special.trailing_zeros() / 8) as usize, fold(high));
         }
@@ -141,6 +196,20 @@ fn skip_plain(rest: &[u8]) -> (usize, u8) {
         i += 1;
     }
     (i, fold(high))
+}
+
+/// The high bit set in each byte of `w` that needs attention in a string (`"`, `\\` or a
+/// control character), little-endian. Classic SWAR tests: zero after XOR with the byte, and
+/// less than 0x20. A flag can be wrong only above a true hit (a borrow runs upwards), so the
+/// lowest flag is exact.
+#[inline(always)]
+fn special_bytes(w: u64) -> u64 {
+    let quote = w ^ (LO * u64::from(b'"'));
+    let backslash = w ^ (LO * u64::from(b'\\'));
+    ((quote.wrapping_sub(LO) & !quote)
+        | (backslash.wrapping_sub(LO) & !backslash)
+        | (w.wrapping_sub(LO * 0x20) & !w))
+        & HI
 }
 
 /// The high bits of a word's bytes, gathered in one byte.

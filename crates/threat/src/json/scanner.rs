@@ -15,8 +15,10 @@ use crate::Violation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// A value is required (document start, after `:` or after `,` in an array).
+    /// A value is required (document start, or after `,` in an array).
     Value,
+    /// A member's value is required (after `:`).
+    MemberValue,
     /// Just after `[`: a value or `]`.
     ValueOrClose,
     /// Just after `{`: a key or `}`.
@@ -32,7 +34,9 @@ enum State {
 /// What stopped the scan early.
 enum Stop {
     Invalid(Invalid),
-    Violation(Violation),
+    /// Boxed: the scanner's functions return `Result<_, Stop>` on every token, and a small
+    /// error type keeps those results in registers.
+    Violation(Box<Violation>),
     Visitor,
 }
 
@@ -113,18 +117,43 @@ impl Sink for Ignore {
     }
 }
 
-pub(super) struct Scanner<'a, 'l> {
+pub(super) struct Scanner<'a> {
     body: &'a [u8],
-    limits: &'l JsonLimits,
+    caps: Caps,
     frames: Vec<Frame>,
     stats: JsonStats,
 }
 
-impl<'a, 'l> Scanner<'a, 'l> {
-    pub(super) fn new(body: &'a [u8], limits: &'l JsonLimits) -> Self {
+/// The limits as plain numbers, `u64::MAX` for none (nothing can exceed it): one comparison
+/// per check on the hot path instead of an `Option` test and a comparison.
+struct Caps {
+    depth: u64,
+    object_entries: u64,
+    array_elements: u64,
+    name_length: u64,
+    string_length: u64,
+    number_length: u64,
+}
+
+impl Caps {
+    fn new(limits: &JsonLimits) -> Self {
+        let cap = |limit: Option<u64>| limit.unwrap_or(u64::MAX);
+        Caps {
+            depth: cap(limits.max_depth.map(u64::from)),
+            object_entries: cap(limits.max_object_entries),
+            array_elements: cap(limits.max_array_elements),
+            name_length: cap(limits.max_name_length),
+            string_length: cap(limits.max_string_length),
+            number_length: cap(limits.max_number_length),
+        }
+    }
+}
+
+impl<'a> Scanner<'a> {
+    pub(super) fn new(body: &'a [u8], limits: &JsonLimits) -> Self {
         Scanner {
             body,
-            limits,
+            caps: Caps::new(limits),
             frames: Vec::new(),
             stats: JsonStats::default(),
         }
@@ -137,7 +166,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 self.stats.stopped_by_visitor = true;
                 Ok(self.stats)
             }
-            Err(Stop::Violation(v)) => Err(v),
+            Err(Stop::Violation(v)) => Err(*v),
             Err(Stop::Invalid(e)) => Err(Violation {
                 code: "json.invalid",
                 path: self.path(self.frames.len()).render(),
@@ -166,6 +195,20 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 State::Value | State::ValueOrClose => {
                     self.count_array_element()?;
                     (pos, state) = self.value(pos, b, visit)?;
+                    // Shortcut for the `,` right after an element (what the next round would
+                    // do): in this state the open container, if any, is an array.
+                    if state == State::CommaOrClose && body.get(pos) == Some(&b',') {
+                        pos += 1;
+                        state = State::Value;
+                    }
+                }
+                State::MemberValue => {
+                    // The open container is an object: no element to count.
+                    (pos, state) = self.value(pos, b, visit)?;
+                    if state == State::CommaOrClose && body.get(pos) == Some(&b',') {
+                        pos += 1;
+                        state = State::Key;
+                    }
                 }
                 State::KeyOrClose if b == b'}' => {
                     self.close(visit);
@@ -177,11 +220,17 @@ impl<'a, 'l> Scanner<'a, 'l> {
                         return Err(bad(pos, "expected a property name in double quotes"));
                     }
                     pos = self.key(pos, visit)?;
-                    state = State::Colon;
+                    // Shortcut for the `:` right after the key (what the next round would do).
+                    if body.get(pos) == Some(&b':') {
+                        pos += 1;
+                        state = State::MemberValue;
+                    } else {
+                        state = State::Colon;
+                    }
                 }
                 State::Colon if b == b':' => {
                     pos += 1;
-                    state = State::Value;
+                    state = State::MemberValue;
                 }
                 State::Colon => return Err(bad(pos, "expected ':' after the property name")),
                 State::CommaOrClose => {
@@ -206,6 +255,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
         }
     }
 
+    #[inline(always)]
     fn after_value(&self) -> State {
         if self.frames.is_empty() {
             State::Done
@@ -216,6 +266,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
 
     /// Reads the value starting with byte `b` at `pos`; returns the offset after it (for a
     /// container: after its opening bracket) and the next state.
+    #[inline(always)]
     fn value<S: Sink>(&mut self, pos: usize, b: u8, visit: &mut S) -> Result<(usize, State), Stop> {
         let body = self.body;
         let end = match b {
@@ -232,8 +283,8 @@ impl<'a, 'l> Scanner<'a, 'l> {
             b'"' => {
                 let (raw, end) = lex_string(body, pos)?;
                 self.stats.strings += 1;
-                if let Some(max) = self.limits.max_string_length
-                    && raw.raw_len() > max
+                let max = self.caps.string_length;
+                if raw.raw_len() > max
                     && let chars = raw.chars(body)
                     && chars > max
                 {
@@ -256,9 +307,8 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 let end = lex_number(body, pos)?;
                 self.stats.numbers += 1;
                 let len = (end - pos) as u64;
-                if let Some(max) = self.limits.max_number_length
-                    && len > max
-                {
+                let max = self.caps.number_length;
+                if len > max {
                     return Err(self.violation(
                         "json.number_length_exceeded",
                         self.frames.len(),
@@ -290,20 +340,23 @@ impl<'a, 'l> Scanner<'a, 'l> {
     }
 
     /// Reads the key whose opening quote is at `pos`; returns the offset after it.
+    #[inline(always)]
     fn key<S: Sink>(&mut self, pos: usize, visit: &mut S) -> Result<usize, Stop> {
         let (raw, end): (RawStr, usize) = lex_string(self.body, pos)?;
         self.stats.keys += 1;
         let depth = self.frames.len();
+        // The key is recorded before the limit checks: their paths end at the object, above
+        // this frame.
         let count = match self.frames.last_mut() {
             Some(frame) => {
                 frame.count += 1;
+                frame.key = Some(raw);
                 frame.count
             }
             None => 0,
         };
-        if let Some(max) = self.limits.max_object_entries
-            && count > max
-        {
+        let max = self.caps.object_entries;
+        if count > max {
             return Err(self.violation(
                 "json.object_entries_exceeded",
                 depth.saturating_sub(1),
@@ -311,8 +364,8 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 format!("object has more than {max} entries"),
             ));
         }
-        if let Some(max) = self.limits.max_name_length
-            && raw.raw_len() > max
+        let max = self.caps.name_length;
+        if raw.raw_len() > max
             && let chars = raw.chars(self.body)
             && chars > max
         {
@@ -323,25 +376,22 @@ impl<'a, 'l> Scanner<'a, 'l> {
                 format!("property name has {chars} characters, more than the limit of {max}"),
             ));
         }
-        if let Some(frame) = self.frames.last_mut() {
-            frame.key = Some(raw);
-        }
-        let path = self.path(self.frames.len());
+        let path = self.path(depth);
         if visit.key(&path, raw, self.body).is_break() {
             return Err(Stop::Visitor);
         }
         Ok(end)
     }
 
+    #[inline(always)]
     fn push(&mut self, kind: Kind) -> Result<(), Stop> {
         let depth = self.frames.len() as u64 + 1;
-        if let Some(max) = self.limits.max_depth
-            && depth > u64::from(max)
-        {
+        let max = self.caps.depth;
+        if depth > max {
             return Err(self.violation(
                 "json.depth_exceeded",
                 self.frames.len(),
-                u64::from(max),
+                max,
                 format!("containers nested more than {max} deep"),
             ));
         }
@@ -354,6 +404,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
         Ok(())
     }
 
+    #[inline(always)]
     fn count_array_element(&mut self) -> Result<(), Stop> {
         let depth = self.frames.len();
         let Some(frame) = self.frames.last_mut().filter(|f| f.kind == Kind::Array) else {
@@ -361,8 +412,8 @@ impl<'a, 'l> Scanner<'a, 'l> {
         };
         frame.count += 1;
         let count = frame.count;
-        match self.limits.max_array_elements {
-            Some(max) if count > max => Err(self.violation(
+        match self.caps.array_elements {
+            max if count > max => Err(self.violation(
                 "json.array_elements_exceeded",
                 depth.saturating_sub(1),
                 max,
@@ -372,6 +423,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
         }
     }
 
+    #[inline(always)]
     fn close<S: Sink>(&mut self, visit: &mut S) {
         if let Some(frame) = self.frames.pop() {
             visit.close(frame.count);
@@ -383,12 +435,14 @@ impl<'a, 'l> Scanner<'a, 'l> {
         JsonPath::new(self.body, &self.frames[..frames])
     }
 
+    #[cold]
+    #[inline(never)]
     fn violation(&self, code: &'static str, frames: usize, limit: u64, detail: String) -> Stop {
-        Stop::Violation(Violation {
+        Stop::Violation(Box::new(Violation {
             code,
             path: self.path(frames).render(),
             limit: Some(limit),
             detail,
-        })
+        }))
     }
 }
