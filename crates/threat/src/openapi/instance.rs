@@ -52,43 +52,63 @@ impl Json for BodyJson {
 /// Parses a number as written, with `serde_json`'s own rules (so `-0`, `1.0`, `1e2` and huge
 /// integers come out exactly as in a parsed `Value`). The common cases are converted directly,
 /// with the same result: plain non-negative integers of up to 18 digits (the same `u64`), and
-/// short decimals (see [`short_decimal`]).
+/// short decimals (see [`short_number`]).
 fn parse_number(text: &str) -> Option<Number> {
-    if !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit()) {
-        return text.parse::<u64>().ok().map(Number::from);
+    match short_number(text) {
+        Some(Short::Integer(n)) => Some(Number::from(n)),
+        Some(Short::Decimal(f)) => Number::from_f64(f),
+        None => serde_json::from_str(text).ok(),
     }
-    if let Some(f) = short_decimal(text) {
-        return Number::from_f64(f);
-    }
-    serde_json::from_str(text).ok()
 }
 
-/// `-?[0-9]+\.[0-9]+` with at most 15 digits in all, as an `f64`. The digits form an integer
-/// below 2^53 and the divisor is a power of ten up to 10^15, both exact in an `f64`, so the one
-/// division is correctly rounded: the value `serde_json` parses (with or without its
-/// `float_roundtrip` feature, whose fast path is this same division), at a fraction of the
-/// cost of running its deserializer.
-fn short_decimal(text: &str) -> Option<f64> {
+/// A number [`short_number`] converts directly.
+#[derive(Debug, PartialEq)]
+enum Short {
+    Integer(u64),
+    Decimal(f64),
+}
+
+/// `[0-9]{1,18}` as a `u64`, or `-?[0-9]+\.[0-9]+` with at most 15 digits in all as an
+/// `f64`; `None` for anything else. One pass over the bytes (numbers are read on every
+/// `type`, `minimum` or `enum` check of a number).
+///
+/// The decimal: the digits form an integer below 2^53 and the divisor is a power of ten up to
+/// 10^15, both exact in an `f64`, so the one division is correctly rounded: the value
+/// `serde_json` parses (with or without its `float_roundtrip` feature, whose fast path is this
+/// same division), at a fraction of the cost of running its deserializer.
+fn short_number(text: &str) -> Option<Short> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
     };
-    let (int, frac) = digits.split_once('.')?;
-    if int.is_empty() || frac.is_empty() || int.len() + frac.len() > 15 {
+    // 18 digits and a point at most: the mantissa stays below 10^18, no overflow.
+    if digits.is_empty() || digits.len() > 19 {
         return None;
     }
     let mut mantissa = 0u64;
-    for b in int.bytes().chain(frac.bytes()) {
-        if !b.is_ascii_digit() {
-            return None;
+    let mut point = None;
+    for (i, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(b - b'0'),
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
         }
-        mantissa = mantissa * 10 + u64::from(b - b'0');
     }
-    let value = mantissa as f64 / POW10[frac.len()];
-    Some(if negative { -value } else { value })
+    match point {
+        None if !negative && digits.len() <= 18 => Some(Short::Integer(mantissa)),
+        None => None,
+        Some(int) => {
+            let frac = digits.len() - int - 1;
+            if int == 0 || frac == 0 || int + frac > 15 {
+                return None;
+            }
+            let value = mantissa as f64 / POW10[frac];
+            Some(Short::Decimal(if negative { -value } else { value }))
+        }
+    }
 }
 
 impl<'a> Node<'a, BodyJson> for Instance<'a> {
@@ -341,7 +361,8 @@ mod tests {
         fn short_decimals_agree_with_serde_json(int in 0u64..10_000_000, frac in "[0-9]{1,8}") {
             let text = format!("{int}.{frac}");
             let want: Number = serde_json::from_str(&text).expect("valid number");
-            prop_assert_eq!(short_decimal(&text).and_then(Number::from_f64), Some(want));
+            prop_assert!(matches!(short_number(&text), Some(Short::Decimal(_))), "{}", text);
+            prop_assert_eq!(parse_number(&text), Some(want));
         }
 
         /// The byte-length shortcut agrees with counting characters.
