@@ -147,6 +147,7 @@ impl Tape {
     /// need not walk the document again: equal keys have equal fingerprints, so without a
     /// fingerprint match, an escaped key (whose raw bytes are not its text) or a large object
     /// there is no repeated key.
+    #[inline]
     fn key_seen(&mut self, raw: RawStr, body: &[u8]) {
         if self.maybe_duplicate_keys {
             return;
@@ -161,6 +162,7 @@ impl Tape {
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, tag: Tag, start: usize, end: usize) {
         // Offsets fit: `JsonDoc::parse` refuses bodies of 4 GiB and more.
         self.nodes.push(Node {
@@ -173,11 +175,19 @@ impl Tape {
         });
     }
 
+    #[inline(always)]
     fn push_text(&mut self, tag: Tag, raw: RawStr, body: &[u8]) {
         self.push(tag, raw.start, raw.end);
-        if raw.escaped
-            && let Some(node) = self.nodes.last_mut()
-        {
+        if raw.escaped {
+            self.unescape_last(raw, body);
+        }
+    }
+
+    /// Decodes the escaped string or key just pushed into `unescaped`. Out of line: rare,
+    /// and it would cost every other string the registers it needs.
+    #[inline(never)]
+    fn unescape_last(&mut self, raw: RawStr, body: &[u8]) {
+        if let Some(node) = self.nodes.last_mut() {
             let text = String::from_utf8_lossy(&body[raw.start..raw.end]);
             let a = self.unescaped.len();
             self.unescaped.push_str(&unescape(&text));
@@ -189,6 +199,7 @@ impl Tape {
 }
 
 impl Sink for Tape {
+    #[inline]
     fn open(&mut self, kind: Kind, pos: usize) {
         self.open
             .push((self.nodes.len() as u32, self.keys.len() as u32));
@@ -199,6 +210,7 @@ impl Sink for Tape {
         self.push(tag, pos, pos + 1);
     }
 
+    #[inline]
     fn close(&mut self, count: u64) {
         let next = self.nodes.len() as u32;
         let Some((i, keys)) = self.open.pop() else {
@@ -211,17 +223,20 @@ impl Sink for Tape {
         }
     }
 
+    #[inline]
     fn key(&mut self, _: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
         self.key_seen(raw, body);
         self.push_text(Tag::Key, raw, body);
         ControlFlow::Continue(())
     }
 
+    #[inline]
     fn string(&mut self, _: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
         self.push_text(Tag::String, raw, body);
         ControlFlow::Continue(())
     }
 
+    #[inline]
     fn number(
         &mut self,
         _: &JsonPath<'_>,
@@ -236,6 +251,7 @@ impl Sink for Tape {
         ControlFlow::Continue(())
     }
 
+    #[inline]
     fn literal(&mut self, first: u8) {
         let tag = match first {
             b't' => Tag::True,
@@ -462,14 +478,6 @@ impl<'a> DocNode<'a> {
         self.idx
     }
 
-    /// The index just after this node's subtree.
-    fn next(self) -> usize {
-        match self.node() {
-            Some(n) if matches!(n.tag, Tag::Object | Tag::Array) => n.a as usize,
-            _ => self.idx + 1,
-        }
-    }
-
     /// An object's members in document order (empty for anything else).
     pub fn members(self) -> Members<'a> {
         let (at, end) = match self.node() {
@@ -552,13 +560,22 @@ impl<'a> Iterator for Members<'a> {
         if self.at >= self.end {
             return None;
         }
+        // The key and its value, looked up once each (the schema validator walks the members
+        // of every object, often more than once).
         let key = self.view.node(self.at)?;
-        let value = DocNode {
-            view: self.view,
-            idx: self.at + 1,
+        let idx = self.at + 1;
+        let value = self.view.node(idx)?;
+        self.at = match value.tag {
+            Tag::Object | Tag::Array => value.a as usize,
+            _ => idx + 1,
         };
-        self.at = value.next();
-        Some((self.view.text_of(key), value))
+        Some((
+            self.view.text_of(key),
+            DocNode {
+                view: self.view,
+                idx,
+            },
+        ))
     }
 }
 
@@ -574,6 +591,7 @@ fn key_fingerprint(key: &str) -> u64 {
 /// A key's raw bytes folded into one word: its first and last four bytes (overlapping when
 /// shorter than eight) and its length, with two loads and no copy loop. Equal keys have equal
 /// fingerprints; the keys of one object rarely share all of that.
+#[inline(always)]
 fn raw_key_fingerprint(key: &[u8]) -> u64 {
     let len = key.len();
     let ends = match (key.first_chunk::<4>(), key.last_chunk::<4>()) {
@@ -600,12 +618,16 @@ impl<'a> Iterator for Elements<'a> {
         if self.at >= self.end {
             return None;
         }
-        let value = DocNode {
-            view: self.view,
-            idx: self.at,
+        let idx = self.at;
+        let value = self.view.node(idx)?;
+        self.at = match value.tag {
+            Tag::Object | Tag::Array => value.a as usize,
+            _ => idx + 1,
         };
-        self.at = value.next();
-        Some(value)
+        Some(DocNode {
+            view: self.view,
+            idx,
+        })
     }
 }
 
