@@ -128,13 +128,24 @@ impl JsonDoc {
 /// Builds the tape from the scanner's events.
 struct Tape {
     nodes: Vec<Node>,
-    /// The containers still open: tape index, and where their keys start in `keys`.
-    open: Vec<(u32, u32)>,
+    /// The containers still open.
+    open: Vec<Open>,
     /// Fingerprints of the keys of the open objects so far (see `raw_key_fingerprint`).
     keys: Vec<u64>,
     unescaped: String,
     wide_numbers: bool,
     maybe_duplicate_keys: bool,
+}
+
+/// A container still open while the tape is built.
+struct Open {
+    /// Its tape index.
+    node: u32,
+    /// Where its keys start in `Tape::keys`.
+    keys: u32,
+    /// One bit per fingerprint of its keys so far (see `fingerprint_bit`): a key whose bit is
+    /// not set has a new fingerprint, with no search.
+    seen: u64,
 }
 
 /// Objects with more keys than this are not screened key by key (quadratic); a document
@@ -152,12 +163,20 @@ impl Tape {
         if self.maybe_duplicate_keys {
             return;
         }
-        let base = self.open.last().map_or(0, |&(_, base)| base as usize);
-        let earlier = self.keys.get(base..).unwrap_or_default();
+        // Keys only occur inside an object.
+        let Some(top) = self.open.last_mut() else {
+            return;
+        };
+        let earlier = self.keys.get(top.keys as usize..).unwrap_or_default();
         let fingerprint = raw_key_fingerprint(&body[raw.start..raw.end]);
-        if raw.escaped || earlier.len() >= SCREENED_KEYS || earlier.contains(&fingerprint) {
+        let bit = fingerprint_bit(fingerprint);
+        if raw.escaped
+            || earlier.len() >= SCREENED_KEYS
+            || (top.seen & bit != 0 && earlier.contains(&fingerprint))
+        {
             self.maybe_duplicate_keys = true;
         } else {
+            top.seen |= bit;
             self.keys.push(fingerprint);
         }
     }
@@ -201,8 +220,11 @@ impl Tape {
 impl Sink for Tape {
     #[inline]
     fn open(&mut self, kind: Kind, pos: usize) {
-        self.open
-            .push((self.nodes.len() as u32, self.keys.len() as u32));
+        self.open.push(Open {
+            node: self.nodes.len() as u32,
+            keys: self.keys.len() as u32,
+            seen: 0,
+        });
         let tag = match kind {
             Kind::Object => Tag::Object,
             Kind::Array => Tag::Array,
@@ -213,11 +235,11 @@ impl Sink for Tape {
     #[inline]
     fn close(&mut self, count: u64) {
         let next = self.nodes.len() as u32;
-        let Some((i, keys)) = self.open.pop() else {
+        let Some(open) = self.open.pop() else {
             return;
         };
-        self.keys.truncate(keys as usize);
-        if let Some(node) = self.nodes.get_mut(i as usize) {
+        self.keys.truncate(open.keys as usize);
+        if let Some(node) = self.nodes.get_mut(open.node as usize) {
             node.a = next;
             node.b = u32::try_from(count).unwrap_or(u32::MAX);
         }
@@ -601,6 +623,13 @@ fn raw_key_fingerprint(key: &[u8]) -> u64 {
         _ => key.iter().fold(0, |word, &b| word << 8 | u64::from(b)),
     };
     ends ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// One of 64 bits for a key fingerprint: its top six bits after a multiplicative hash (the
+/// fingerprint's low bits are mostly the keys' last bytes, which many keys share).
+#[inline(always)]
+fn fingerprint_bit(fingerprint: u64) -> u64 {
+    1 << (fingerprint.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58)
 }
 
 /// Iterator over an array's elements.
