@@ -279,6 +279,9 @@ impl<'a> Object<'a, BodyJson> for InstanceObject<'a> {
     }
 }
 
+/// Arrays up to this long are checked for `uniqueItems` pairwise (tags, codes: a few items).
+const SMALL_UNIQUE: usize = 16;
+
 pub(crate) enum InstanceArray<'a> {
     Doc(DocNode<'a>),
     Value(&'a [Value]),
@@ -322,7 +325,24 @@ impl<'a> Array<'a, BodyJson> for InstanceArray<'a> {
         match self {
             InstanceArray::Value(items) => jsonschema::json::unique::is_unique(items),
             InstanceArray::Doc(n) => {
+                if n.len() < 2 {
+                    return true;
+                }
                 // Arrays of strings (tags, ids) compare as text; anything else as values.
+                // Short ones pairwise, without allocating.
+                if n.len() <= SMALL_UNIQUE {
+                    let mut texts = [""; SMALL_UNIQUE];
+                    let mut count = 0;
+                    for (e, slot) in n.elements().zip(texts.iter_mut()) {
+                        let Some(text) = e.as_str() else { break };
+                        *slot = text;
+                        count += 1;
+                    }
+                    if count == n.len() {
+                        let texts = &texts[..count];
+                        return (0..count).all(|i| !texts[i + 1..].contains(&texts[i]));
+                    }
+                }
                 let strings: Option<Vec<&str>> = n.elements().map(|e| e.as_str()).collect();
                 match strings {
                     Some(mut s) => {
@@ -363,6 +383,29 @@ mod tests {
             let want: Number = serde_json::from_str(&text).expect("valid number");
             prop_assert!(matches!(short_number(&text), Some(Short::Decimal(_))), "{}", text);
             prop_assert_eq!(parse_number(&text), Some(want));
+        }
+
+        /// `uniqueItems` on the tape agrees with `jsonschema` on the `Value`.
+        #[test]
+        fn unique_items_agree_with_values(
+            items in prop_oneof![
+                // Strings only (the pairwise path, up to 16 items, and the sorting one).
+                proptest::collection::vec("[ab]{0,2}".prop_map(Value::from), 0..20),
+                proptest::collection::vec(
+                    prop_oneof![
+                        "[ab]{0,2}".prop_map(Value::from),
+                        (0u8..3).prop_map(Value::from),
+                        Just(Value::Null),
+                    ],
+                    0..20,
+                ),
+            ],
+        ) {
+            let want = jsonschema::json::unique::is_unique(&items);
+            let body = serde_json::to_vec(&Value::Array(items)).expect("serialises");
+            let doc = JsonDoc::parse(&body, &JsonLimits::unlimited()).expect("valid body");
+            let node = Instance::Doc(doc.view(&body).expect("same body").root());
+            prop_assert_eq!(node.as_array().expect("an array").is_unique(), want);
         }
 
         /// The byte-length shortcut agrees with counting characters.
