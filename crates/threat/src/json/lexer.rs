@@ -41,6 +41,16 @@ impl RawStr {
         }
     }
 
+    /// [`RawStr::decode`] with `text`, the whole body when it is valid UTF-8: the string is
+    /// then a slice of it, with no validation per string (which cost as much as lexing it).
+    pub(super) fn decode_in<'a>(&self, text: Option<&'a str>, body: &'a [u8]) -> Cow<'a, str> {
+        match text.and_then(|t| t.get(self.start..self.end)) {
+            Some(raw) if self.escaped => Cow::Owned(unescape(raw)),
+            Some(raw) => Cow::Borrowed(raw),
+            None => self.decode(body),
+        }
+    }
+
     /// Length in bytes of the raw text: never less than [`RawStr::chars`] (a character takes
     /// at least one byte, an escape at least two), so a string whose raw text is within a
     /// length limit needs no counting.

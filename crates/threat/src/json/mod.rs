@@ -137,7 +137,7 @@ where
     {
         return Err(body_too_large(body.len(), max));
     }
-    scanner::Scanner::new(body, limits).run(&mut scanner::Visit(visit))
+    scanner::Scanner::new(body, limits).run(&mut scanner::Visit::new(visit, body))
 }
 
 fn body_too_large(len: usize, max: u64) -> Violation {

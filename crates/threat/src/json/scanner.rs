@@ -74,18 +74,32 @@ pub(super) trait Sink {
 }
 
 /// The visitor of [`super::scan`] as a [`Sink`]: strings are decoded for it.
-pub(super) struct Visit<'v, V: ?Sized>(pub(super) &'v mut V);
+pub(super) struct Visit<'v, 'b, V: ?Sized> {
+    pub(super) visit: &'v mut V,
+    /// The scanned body as text, if it is valid UTF-8 (one check of the whole body, word at
+    /// a time over ASCII, instead of one per string; a valid JSON document always is).
+    pub(super) text: Option<&'b str>,
+}
 
-impl<V> Sink for Visit<'_, V>
+impl<'v, 'b, V: ?Sized> Visit<'v, 'b, V> {
+    pub(super) fn new(visit: &'v mut V, body: &'b [u8]) -> Self {
+        Visit {
+            visit,
+            text: std::str::from_utf8(body).ok(),
+        }
+    }
+}
+
+impl<V> Sink for Visit<'_, '_, V>
 where
     V: FnMut(&JsonPath<'_>, JsonEvent<'_>) -> ControlFlow<()> + ?Sized,
 {
     fn key(&mut self, path: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
-        (self.0)(path, JsonEvent::Key(raw.decode(body)))
+        (self.visit)(path, JsonEvent::Key(raw.decode_in(self.text, body)))
     }
 
     fn string(&mut self, path: &JsonPath<'_>, raw: RawStr, body: &[u8]) -> ControlFlow<()> {
-        (self.0)(path, JsonEvent::String(raw.decode(body)))
+        (self.visit)(path, JsonEvent::String(raw.decode_in(self.text, body)))
     }
 
     fn number(
@@ -96,7 +110,7 @@ where
         body: &[u8],
     ) -> ControlFlow<()> {
         let text = std::str::from_utf8(&body[start..end]).unwrap_or_default();
-        (self.0)(path, JsonEvent::Number(text))
+        (self.visit)(path, JsonEvent::Number(text))
     }
 }
 
