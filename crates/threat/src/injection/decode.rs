@@ -238,9 +238,14 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
 /// Whether `s` holds a character [`fold_typographic_quotes`] changes (U+2018–U+201F,
 /// U+2032, U+2033, U+00B4, U+0301), by their UTF-8 bytes.
 fn has_typographic_quote(s: &str) -> bool {
-    s.as_bytes().windows(2).enumerate().any(|(i, w)| match w {
-        [0xc2, 0xb4] | [0xcc, 0x81] => true,
-        [0xe2, 0x80] => matches!(s.as_bytes().get(i + 2), Some(0x98..=0x9f | 0xb2 | 0xb3)),
+    let b = s.as_bytes();
+    // Only the three lead bytes need a closer look: one comparison per byte otherwise.
+    b.iter().enumerate().any(|(i, &lead)| match lead {
+        0xc2 => b.get(i + 1) == Some(&0xb4),
+        0xcc => b.get(i + 1) == Some(&0x81),
+        0xe2 => {
+            b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0x98..=0x9f | 0xb2 | 0xb3))
+        }
         _ => false,
     })
 }
@@ -252,16 +257,17 @@ fn has_typographic_quote(s: &str) -> bool {
 fn strip_shell_quotes_into(text: &str, out: &mut String) {
     out.clear();
     let mut rest = text;
+    // Two white-space bytes can only meet where a character was removed between them
+    // (`text` has none side by side), so that is the only place to look.
+    let mut spaces_meet = false;
     while let Some(i) = rest.find(['\\', '\'', '"', '^']) {
         out.push_str(&rest[..i]);
         rest = &rest[i + 1..];
+        spaces_meet |= matches!(out.as_bytes().last(), Some(b' ' | b'\n'))
+            && matches!(rest.as_bytes().first(), Some(b' ' | b'\n'));
     }
     out.push_str(rest);
-    if out
-        .as_bytes()
-        .windows(2)
-        .any(|w| matches!(w[0], b' ' | b'\n') && matches!(w[1], b' ' | b'\n'))
-    {
+    if spaces_meet {
         *out = collapse_ws(out);
     }
 }
