@@ -17,7 +17,11 @@
 # connections open (after SETTLE seconds), and the same with connections that never send a
 # byte (`--silent`).
 #
-# Environment: PORTCULLIS_BIN (else `cargo build --release -p portcullis`), N1=2000 N2=10000
+# The bare hyper + tokio proxy (crates/proxy/examples/hyper_floor.rs) is measured too: the floor
+# under any gateway built on that stack.
+#
+# Environment: PORTCULLIS_BIN (else `cargo build --release -p portcullis`), FLOOR_BIN (else
+# `cargo build --release -p portcullis-proxy --example hyper_floor`; FLOOR=0 skips it), N1=2000 N2=10000
 # CONC=32, IDLE_CONNS=10000, SETTLE=2, PART=all|instructions|memory, GATEWAY_ENV (extra
 # environment for the gateway process only, e.g. an LD_PRELOAD allocator to compare).
 # While iterating on a change, `cargo build --profile profiling -p portcullis` builds in a
@@ -33,8 +37,8 @@ source "$HERE/lib.sh"
 N1=${N1:-2000} N2=${N2:-10000} CONC=${CONC:-32} IDLE_CONNS=${IDLE_CONNS:-10000} SETTLE=${SETTLE:-2}
 PART=${PART:-all}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
-UP_PORT=18580 NGX_PORT=18581 GW_PORT=18582 POL_PORT=18583
-for p in $UP_PORT $NGX_PORT $GW_PORT $POL_PORT $((GW_PORT + 10)) $((POL_PORT + 10)); do
+UP_PORT=18580 NGX_PORT=18581 GW_PORT=18582 POL_PORT=18583 SH_PORT=18584
+for p in $UP_PORT $NGX_PORT $SH_PORT $GW_PORT $POL_PORT $((GW_PORT + 10)) $((POL_PORT + 10)); do
     port_free "$p" || die "port $p is in use"
 done
 command -v valgrind >/dev/null || apt_install valgrind
@@ -54,6 +58,12 @@ if [[ -z ${PORTCULLIS_BIN:-} ]]; then
     log "cargo build --release -p portcullis (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
     (cd "$REPO" && cargo build --release -p portcullis >&2)
     PORTCULLIS_BIN="$CARGO_TARGET_DIR/release/portcullis"
+fi
+FLOOR=${FLOOR:-1}
+if [[ $FLOOR == 1 && -z ${FLOOR_BIN:-} && $PART != memory ]]; then
+    log "cargo build --release -p portcullis-proxy --example hyper_floor"
+    (cd "$REPO" && cargo build --release -p portcullis-proxy --example hyper_floor >&2)
+    FLOOR_BIN="$CARGO_TARGET_DIR/release/examples/hyper_floor"
 fi
 
 # nginx as the upstream (native, as in run.sh).
@@ -133,6 +143,10 @@ if [[ $PART == all || $PART == instructions ]]; then
     echo "|---|---|---|---|"
     instructions "nginx reverse proxy (1 process)" nginx $NGX_PORT "" \
         nginx -p "$WORK" -c "$WORK/proxy.conf" -e "$WORK/nginx.startup.log"
+    if [[ $FLOOR == 1 ]]; then
+        instructions "bare hyper + tokio proxy (\`hyper_floor\`)" floor $SH_PORT "" \
+            "$FLOOR_BIN" 127.0.0.1:$SH_PORT 127.0.0.1:$UP_PORT
+    fi
     # shellcheck disable=SC2046
     instructions "Portcullis, plain proxy" plain $GW_PORT "" $(gateway_cmd plain)
     # shellcheck disable=SC2046

@@ -19,6 +19,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 NAMES = {
     "S0": "S0 upstream directly (nginx `return 200`)",
     "S1": "S1 nginx reverse proxy (1 worker, keep-alive pool)",
+    "SH": "SH bare hyper + tokio proxy (the stack's floor, `hyper_floor`)",
     "S2": "S2 Portcullis, plain proxy",
     "S3": "S3 Portcullis + verify-api-key + spike-arrest + access log",
     "S2P": "S2P Portcullis, plain proxy, POST of a 10 KB JSON order",
@@ -137,6 +138,13 @@ def markdown(raw: Path) -> str:
             f"| {NAMES[s]} | {med(rs, 'rps'):,.0f} ({min(r['rps'] for r in rs):,.0f}–{max(r['rps'] for r in rs):,.0f}) "
             f"| {med(rs, 'rps') / s1:.2f} | {med(rs, 'p50'):.2f} | {med(rs, 'p99'):.2f} "
             f"| {med(rs, 'sut_us'):.1f} | {up} | {med(rs, 'cpu1_other'):.0f}% | {sum(r['bad'] for r in rs)} |"
+        )
+    if "SH" in closed and "S2" in closed:
+        sh = med(closed["SH"], "rps")
+        o.append(
+            f"\nThe stack's floor (SH, hyper + tokio forwarding and nothing else) reaches {sh / s1:.2f}× nginx; "
+            f"the plain gateway (S2) reaches {med(closed['S2'], 'rps') / sh:.2f}× that floor, "
+            f"with policies (S3) {med(closed['S3'], 'rps') / sh:.2f}×."
         )
     rate = m.get("open_rate", "?")
     o.append(f"\n## Latency at a fixed offered load (open loop, {rate} req/s, {m['open_loop_tool'].split()[0]}; S1's peak: {s1:,.0f})\n")

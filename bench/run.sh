@@ -7,6 +7,8 @@
 # Environment (all optional):
 #   CARGO_TARGET_DIR   where the release build goes (default /work/target)
 #   PORTCULLIS_BIN     use this gateway binary instead of building one
+#   FLOOR_BIN          use this `hyper_floor` binary (crates/proxy/examples) instead of building one;
+#                      FLOOR=0 leaves scenario SH (the bare hyper proxy) out
 #   DURATION=10 RUNS=3 WARMUP=5 CONNS=32        closed-loop (wrk) settings
 #   OPEN_DURATION=10 OPEN_RUNS=3 [OPEN_RATE=N]   open-loop settings (rate default: 50% of S1's median)
 #   IDLE_CONNS=10000                             connections held open for the memory figure
@@ -29,10 +31,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
 [[ $(nproc) -ge 2 ]] || die "layout A needs at least 2 CPUs (load generator on CPU 0, proxies on CPU 1)"
 
 THREAT_ONLY=${THREAT_ONLY:-0} OAUTH_ONLY=${OAUTH_ONLY:-0}
-UP_PORT=18480 NGX_PORT=18481 S2_PORT=18482 S3_PORT=18483 MEM_PORT=18484 S5_PORT=18485
+UP_PORT=18480 NGX_PORT=18481 S2_PORT=18482 S3_PORT=18483 MEM_PORT=18484 S5_PORT=18485 SH_PORT=18490
 # Token scenarios: one gateway per signing algorithm, each with its authorization server.
 OAR_PORT=18486 OAE_PORT=18487 ASR_PORT=18488 ASE_PORT=18489
-for p in $UP_PORT $NGX_PORT $S2_PORT $S3_PORT $MEM_PORT $S5_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)) $((S5_PORT + 10)) \
+for p in $UP_PORT $NGX_PORT $SH_PORT $S2_PORT $S3_PORT $MEM_PORT $S5_PORT $((S2_PORT + 10)) $((S3_PORT + 10)) $((MEM_PORT + 10)) $((S5_PORT + 10)) \
     $OAR_PORT $OAE_PORT $ASR_PORT $ASE_PORT $((OAR_PORT + 10)) $((OAE_PORT + 10)); do
     port_free "$p" || die "port $p is in use"
 done
@@ -61,6 +63,14 @@ if [[ -z ${PORTCULLIS_BIN:-} ]]; then
     PORTCULLIS_BIN="$CARGO_TARGET_DIR/release/portcullis"
 fi
 [[ -x $PORTCULLIS_BIN ]] || die "no gateway binary at $PORTCULLIS_BIN"
+# SH: the bare hyper + tokio proxy (crates/proxy/examples/hyper_floor.rs), the floor under any
+# gateway built on that stack, measured next to nginx and Portcullis.
+FLOOR=${FLOOR:-1}
+if [[ $FLOOR == 1 && -z ${FLOOR_BIN:-} ]]; then
+    log "cargo build --release -p portcullis-proxy --example hyper_floor"
+    (cd "$REPO" && cargo build --release -p portcullis-proxy --example hyper_floor >&2)
+    FLOOR_BIN="$CARGO_TARGET_DIR/release/examples/hyper_floor"
+fi
 
 {
     echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -110,6 +120,12 @@ start_nginx upstream upstream.nginx.conf $UP_PORT
 start_nginx nginxproxy proxy.nginx.conf $NGX_PORT
 render_gateway s2 gateway-plain.yaml $S2_PORT 10s
 start_gateway s2 $S2_PORT
+if [[ $FLOOR == 1 ]]; then
+    taskset -c 1 "$FLOOR_BIN" 127.0.0.1:$SH_PORT 127.0.0.1:$UP_PORT 2>"$WORK/sh.stderr" &
+    STARTED_PIDS+=($!)
+    SH_PID=$!
+    wait_http $SH_PORT "$SH_PID" || die "hyper_floor did not start: $(tail -5 "$WORK/sh.stderr")"
+fi
 # The key is created before S3 starts, so its in-memory key index holds it from the start.
 render_gateway s3 gateway-policies.yaml $S3_PORT 10s
 API_KEY=$("$PORTCULLIS_BIN" keys create --config "$WORK/s3.yaml" --app bench 2>>"$WORK/keys.stderr" | tail -1)
@@ -185,14 +201,14 @@ fi
 
 # scenario -> url, extra load-generator args, pids of the process under test
 declare -A URL=(
-    [S0]="http://127.0.0.1:$UP_PORT/" [S1]="http://127.0.0.1:$NGX_PORT/"
+    [S0]="http://127.0.0.1:$UP_PORT/" [S1]="http://127.0.0.1:$NGX_PORT/" [SH]="http://127.0.0.1:$SH_PORT/"
     [S2]="http://127.0.0.1:$S2_PORT/" [S3]="http://127.0.0.1:$S3_PORT/"
     [S2P]="http://127.0.0.1:$S2_PORT/orders" [S5]="http://127.0.0.1:$S5_PORT/orders"
     [S6R]="http://127.0.0.1:$OAR_PORT/oat/" [S6E]="http://127.0.0.1:$OAE_PORT/oat/"
     [S7R]="http://127.0.0.1:$OAR_PORT/jwt/" [S7E]="http://127.0.0.1:$OAE_PORT/jwt/"
     [S8]="http://127.0.0.1:$OAR_PORT/phantom/"
 )
-declare -A HDR=([S0]="" [S1]="" [S2]="" [S3]="x-api-key: $API_KEY" [S2P]="" [S5]=""
+declare -A HDR=([S0]="" [S1]="" [SH]="" [S2]="" [S3]="x-api-key: $API_KEY" [S2P]="" [S5]=""
     [S6R]="authorization: Bearer ${OAR_JWT:-}" [S6E]="authorization: Bearer ${OAE_JWT:-}"
     [S7R]="authorization: Bearer ${OAR_JWT:-}" [S7E]="authorization: Bearer ${OAE_JWT:-}"
     [S8]="authorization: Bearer ${OAR_OPAQUE:-}")
@@ -202,6 +218,7 @@ sut_pids() {
     case $1 in
     S0) tree_pids "$UPSTREAM_PID" ;;
     S1) tree_pids "$NGINXPROXY_PID" ;;
+    SH) echo "$SH_PID" ;;
     S2 | S2P) echo "$S2_PID" ;;
     S3) echo "$S3_PID" ;;
     S5) echo "$S5_PID" ;;
@@ -217,9 +234,11 @@ elif [[ $OAUTH_ONLY == 1 ]]; then
     SCENARIOS=(S2 "${OAUTH_SCENARIOS[@]}")
 else
     SCENARIOS=(S0 S1 S2 S3 S2P S5 "${OAUTH_SCENARIOS[@]}")
+    [[ $FLOOR == 1 ]] && SCENARIOS=(S0 S1 SH S2 S3 S2P S5 "${OAUTH_SCENARIOS[@]}")
 fi
 # The open loop and the memory figure stay on the GET scenarios.
 OPEN_SCENARIOS=(S0 S1 S2 S3)
+[[ $FLOOR == 1 && $THREAT_ONLY == 0 && $OAUTH_ONLY == 0 ]] && OPEN_SCENARIOS=(S0 S1 SH S2 S3)
 
 # --- closed loop: wrk ----------------------------------------------------------------------------
 wrk_run() { # scenario seconds outfile
