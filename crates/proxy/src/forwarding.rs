@@ -6,6 +6,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use ipnet::IpNet;
 
@@ -120,31 +121,48 @@ pub fn peer_trusted(peer: IpAddr, proxies: &[IpNet]) -> bool {
     !proxies.is_empty() && trusted(peer, proxies)
 }
 
-/// Sets the forwarding headers on a request going upstream.
+/// A connection's peer address as the forwarding headers write it (`X-Forwarded-For` text).
+/// Formatted once per connection (see `ConnInfo::peer_header`): every request on a connection
+/// comes from the same peer, and formatting an address costs more than the rest of
+/// [`set_forwarding`] together.
+pub fn peer_header(peer: IpAddr) -> HeaderValue {
+    // An IPv6 address is at most 45 bytes.
+    let mut buf = [0u8; 64];
+    let len = {
+        let mut cursor = &mut buf[..];
+        let _ = write!(cursor, "{peer}");
+        64 - cursor.len()
+    };
+    HeaderValue::from_bytes(&buf[..len]).expect("an IP address is a valid header value")
+}
+
+/// Sets the forwarding headers on a request going upstream. `peer` is the connection's peer
+/// address as [`peer_header`] formats it.
 pub fn set_forwarding(
     headers: &mut HeaderMap,
-    peer: IpAddr,
+    peer: &HeaderValue,
     peer_is_trusted: bool,
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    // The peer formatted once, on the stack (an IPv6 address is at most 45 bytes).
-    let mut peer_buf = [0u8; 64];
-    let peer_len = {
-        let mut cursor = &mut peer_buf[..];
-        let _ = write!(cursor, "{peer}");
-        64 - cursor.len()
-    };
-    let peer_s = std::str::from_utf8(&peer_buf[..peer_len]).unwrap_or_default();
+    let peer_s = peer.as_bytes();
     let prev_xff = headers
         .get(&X_FORWARDED_FOR)
         .filter(|_| peer_is_trusted)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(str::as_bytes);
     let xff = match prev_xff {
-        Some(prev) => HeaderValue::from_str(&format!("{prev}, {peer_s}")),
-        None => HeaderValue::from_str(peer_s),
+        Some(prev) => {
+            let mut v = BytesMut::with_capacity(prev.len() + 2 + peer_s.len());
+            v.extend_from_slice(prev);
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer_s);
+            HeaderValue::from_maybe_shared(v.freeze()).ok()
+        }
+        // The common case: the connection's own value, shared.
+        None => Some(peer.clone()),
     };
-    if let Ok(v) = xff {
+    if let Some(v) = xff {
         headers.insert(&X_FORWARDED_FOR, v);
     }
     if peer_is_trusted {
@@ -168,32 +186,36 @@ pub fn set_forwarding(
     let prev_fwd = headers
         .get(&FORWARDED)
         .filter(|_| peer_is_trusted)
-        .and_then(|v| v.to_str().ok());
-    let host_len = host.map_or(0, HeaderValue::len);
-    let mut fwd = String::with_capacity(prev_fwd.map_or(0, |p| p.len() + 2) + 64 + host_len);
-    if let Some(prev) = prev_fwd {
-        fwd.push_str(prev);
-        fwd.push_str(", ");
-    }
-    fwd.push_str("for=");
-    match peer {
-        IpAddr::V4(_) => fwd.push_str(peer_s),
-        IpAddr::V6(_) => {
-            fwd.push_str("\"[");
-            fwd.push_str(peer_s);
-            fwd.push_str("]\"");
-        }
-    }
-    fwd.push_str(";proto=");
-    fwd.push_str(proto);
-    if let Some(h) = host.and_then(|h| h.to_str().ok())
-        && h.bytes()
+        .and_then(|v| v.to_str().ok())
+        .map(str::as_bytes);
+    let host = host.map(HeaderValue::as_bytes).filter(|h| {
+        h.iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
-    {
-        fwd.push_str(";host=");
-        fwd.push_str(h);
+    });
+    // Written straight into the bytes the header value keeps (no String, no second copy).
+    let mut fwd = BytesMut::with_capacity(
+        prev_fwd.map_or(0, |p| p.len() + 2) + 64 + host.map_or(0, <[u8]>::len),
+    );
+    if let Some(prev) = prev_fwd {
+        fwd.extend_from_slice(prev);
+        fwd.extend_from_slice(b", ");
     }
-    if let Ok(v) = HeaderValue::from_str(&fwd) {
+    fwd.extend_from_slice(b"for=");
+    if peer_s.contains(&b':') {
+        // IPv6: quoted and bracketed (RFC 7239 §6).
+        fwd.extend_from_slice(b"\"[");
+        fwd.extend_from_slice(peer_s);
+        fwd.extend_from_slice(b"]\"");
+    } else {
+        fwd.extend_from_slice(peer_s);
+    }
+    fwd.extend_from_slice(b";proto=");
+    fwd.extend_from_slice(proto.as_bytes());
+    if let Some(h) = host {
+        fwd.extend_from_slice(b";host=");
+        fwd.extend_from_slice(h);
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(fwd.freeze()) {
         headers.insert(&FORWARDED, v);
     }
 }
@@ -273,7 +295,7 @@ mod tests {
         let host = HeaderValue::from_static("api.example.com");
         set_forwarding(
             &mut h,
-            "198.51.100.1".parse().unwrap(),
+            &peer_header("198.51.100.1".parse().unwrap()),
             false,
             "http",
             Some(&host),
@@ -291,13 +313,19 @@ mod tests {
             ("x-forwarded-host", "evil.example"),
         ]);
         let peer = "2001:db8::1".parse().unwrap();
-        set_forwarding(&mut h, peer, false, "http", None);
+        set_forwarding(&mut h, &peer_header(peer), false, "http", None);
         assert_eq!(h["x-forwarded-proto"], "http");
         assert!(!h.contains_key("x-forwarded-host"));
         assert_eq!(h["x-forwarded-for"], "2001:db8::1");
         assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\";proto=http");
         let mut h = headers(&[("x-forwarded-for", "1.2.3.4")]);
-        set_forwarding(&mut h, "10.0.0.1".parse().unwrap(), true, "https", None);
+        set_forwarding(
+            &mut h,
+            &peer_header("10.0.0.1".parse().unwrap()),
+            true,
+            "https",
+            None,
+        );
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.1");
         // A trusted proxy's values are kept, and `Forwarded` extended.
         let mut h = headers(&[
@@ -308,7 +336,7 @@ mod tests {
         let host = HeaderValue::from_static("b.example");
         set_forwarding(
             &mut h,
-            "10.0.0.1".parse().unwrap(),
+            &peer_header("10.0.0.1".parse().unwrap()),
             true,
             "http",
             Some(&host),

@@ -8,8 +8,8 @@
 //! Any step may answer early; errors become responses only through [`crate::errors`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -28,7 +28,8 @@ use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
 use crate::edge::check_head;
 use crate::errors::error_response;
 use crate::forwarding::{
-    X_REQUEST_ID, acceptable_request_id, client_ip, peer_trusted, set_forwarding, strip_hop_by_hop,
+    X_REQUEST_ID, acceptable_request_id, client_ip, peer_header, peer_trusted, set_forwarding,
+    strip_hop_by_hop,
 };
 use crate::framing::FramingFlags;
 use crate::gateway::Gateway;
@@ -51,6 +52,16 @@ pub struct ConnInfo {
     pub framing: Arc<FramingFlags>,
     /// The verified client certificate's thumbprint (mutual TLS listeners only).
     pub client_cert: Option<portcullis_core::ClientCertThumbprint>,
+    /// `peer`'s address as forwarding header text, formatted on the first request (see
+    /// [`ConnInfo::peer_header`]).
+    pub peer_header: OnceLock<HeaderValue>,
+}
+
+impl ConnInfo {
+    /// The peer's address as the forwarding headers write it, formatted once per connection.
+    pub fn peer_header(&self) -> &HeaderValue {
+        self.peer_header.get_or_init(|| peer_header(self.peer.ip()))
+    }
 }
 
 /// Everything the log line needs that is known before the response body streams.
@@ -448,7 +459,7 @@ async fn forward(
     headers.remove(header::HOST);
     set_forwarding(
         &mut headers,
-        conn.peer.ip(),
+        conn.peer_header(),
         peer_is_trusted,
         if conn.tls { "https" } else { "http" },
         host,

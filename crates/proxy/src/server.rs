@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -120,6 +120,7 @@ pub async fn serve(
                     environment: environment.clone(),
                     client_cert: None,
                     framing: Arc::new(FramingFlags::default()),
+                    peer_header: OnceLock::new(),
                 };
                 let limits = gateway.snapshot().limits.clone();
                 let drain = Drain { stop: shutdown.clone(), _alive: alive.clone() };
