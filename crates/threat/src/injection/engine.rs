@@ -15,7 +15,8 @@
 
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind, StartKind};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::CompileError;
@@ -109,6 +110,10 @@ pub(crate) struct PatternEngine {
     /// detector, so only these two common cases get one.)
     merged: [Option<Group>; 2],
     gate: Option<AhoCorasick>,
+    /// The gate literals again, as a bare DFA that `Detector::trivially_clean` steps byte by
+    /// byte in its own pass over a short value: `AhoCorasick::is_match` costs about 180
+    /// instructions of set-up per call, more than the whole scan of a short value.
+    gate_dfa: Option<DFA>,
     /// For each gate literal, the class bit it opens.
     gate_bits: Vec<u8>,
     /// Classes whose file has no gate: always run.
@@ -229,11 +234,29 @@ impl PatternEngine {
                     })?,
             )
         };
+        let gate_dfa = if gate_lits.is_empty() {
+            None
+        } else {
+            Some(
+                DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
+                    // Stepped by hand: no prefilter, no anchored start state.
+                    .prefilter(false)
+                    .start_kind(StartKind::Unanchored)
+                    .build(&gate_lits)
+                    .map_err(|e| CompileError::Pattern {
+                        rule_id: "gate".to_owned(),
+                        message: e.to_string(),
+                    })?,
+            )
+        };
         Ok(PatternEngine {
             rules,
             groups,
             merged,
             gate,
+            gate_dfa,
             gate_bits,
             ungated_mask,
         })
@@ -266,6 +289,7 @@ impl PatternEngine {
 
     /// Whether a plain word (letters, digits, `_`, `-`) contains a gate literal, i.e. whether
     /// some rule could match it. Words never open the tokenising detectors on their own.
+    #[cfg(test)]
     pub(crate) fn word_may_match(&self, word: &str) -> bool {
         let Some(ac) = &self.gate else {
             return self.ungated_mask != 0;
@@ -276,6 +300,17 @@ impl PatternEngine {
         // The automaton ignores ASCII case (the literals are lower case), so the word is
         // matched as it is.
         ac.is_match(word)
+    }
+
+    /// What [`PatternEngine::word_may_match`] consults, for a caller that scans the word
+    /// itself: `Err(())` when any word may match (an ungated class), `Ok(None)` when none can
+    /// (no gate literal and no ungated class), else the gate DFA, which ignores ASCII case and
+    /// reaches a match state (`Automaton::is_match`) exactly where some gate literal ends.
+    pub(crate) fn word_gate(&self) -> Result<Option<&DFA>, ()> {
+        if self.ungated_mask != 0 {
+            return Err(());
+        }
+        Ok(self.gate_dfa.as_ref())
     }
 
     /// The first matching rule of an allowed class whose gate is open, in class order (then
