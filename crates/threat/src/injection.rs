@@ -76,6 +76,8 @@ pub struct Detector {
     /// dates, tokens) cannot match anything, so it skips decoding entirely: the prefilter,
     /// `Detector::trivially_clean`, which says why that is sound.
     fast_path: bool,
+    /// The prefilter's one automaton (`Detector::trivially_clean`); `None` turns it off.
+    screen: Option<aho_corasick::dfa::DFA>,
     max_value_len: usize,
     max_body_len: usize,
 }
@@ -123,13 +125,20 @@ impl Detector {
             };
             exclusions.push((e.location.clone(), mask));
         }
+        let fast_path = cfg.custom_rules.is_empty();
+        let screen = if fast_path {
+            engine.screen(&request::screen_literals())?
+        } else {
+            None
+        };
         Ok(Detector {
+            screen,
             engine,
             tokens,
             class_mask,
             paranoia: cfg.paranoia,
             exclusions,
-            fast_path: cfg.custom_rules.is_empty(),
+            fast_path,
             max_value_len: cfg.max_value_len.max(1),
             max_body_len: cfg.max_body_len,
         })

@@ -110,10 +110,8 @@ pub(crate) struct PatternEngine {
     /// detector, so only these two common cases get one.)
     merged: [Option<Group>; 2],
     gate: Option<AhoCorasick>,
-    /// The gate literals again, as a bare DFA that `Detector::trivially_clean` steps byte by
-    /// byte in its own pass over a short value: `AhoCorasick::is_match` costs about 180
-    /// instructions of set-up per call, more than the whole scan of a short value.
-    gate_dfa: Option<DFA>,
+    /// The gate literals (lower case), for [`PatternEngine::screen`].
+    gate_lits: Vec<String>,
     /// For each gate literal, the class bit it opens.
     gate_bits: Vec<u8>,
     /// Classes whose file has no gate: always run.
@@ -234,29 +232,12 @@ impl PatternEngine {
                     })?,
             )
         };
-        let gate_dfa = if gate_lits.is_empty() {
-            None
-        } else {
-            Some(
-                DFA::builder()
-                    .match_kind(MatchKind::Standard)
-                    .ascii_case_insensitive(true)
-                    // Stepped by hand: no prefilter, no anchored start state.
-                    .prefilter(false)
-                    .start_kind(StartKind::Unanchored)
-                    .build(&gate_lits)
-                    .map_err(|e| CompileError::Pattern {
-                        rule_id: "gate".to_owned(),
-                        message: e.to_string(),
-                    })?,
-            )
-        };
         Ok(PatternEngine {
             rules,
             groups,
             merged,
             gate,
-            gate_dfa,
+            gate_lits,
             gate_bits,
             ungated_mask,
         })
@@ -302,15 +283,32 @@ impl PatternEngine {
         ac.is_match(word)
     }
 
-    /// What [`PatternEngine::word_may_match`] consults, for a caller that scans the word
-    /// itself: `Err(())` when any word may match (an ungated class), `Ok(None)` when none can
-    /// (no gate literal and no ungated class), else the gate DFA, which ignores ASCII case and
-    /// reaches a match state (`Automaton::is_match`) exactly where some gate literal ends.
-    pub(crate) fn word_gate(&self) -> Result<Option<&DFA>, ()> {
+    /// A DFA for the prefilter (`Detector::trivially_clean`): it reaches a match state
+    /// (`Automaton::is_match`) exactly where a gate literal or one of `extra` ends, ignoring
+    /// ASCII case as the gate does. `None` when an ungated class lets any word match. Stepped
+    /// by hand, a few instructions per byte: `AhoCorasick::is_match` costs about 180
+    /// instructions of set-up per call, more than the whole scan of a short value.
+    pub(crate) fn screen(&self, extra: &[Vec<u8>]) -> Result<Option<DFA>, CompileError> {
         if self.ungated_mask != 0 {
-            return Err(());
+            return Ok(None);
         }
-        Ok(self.gate_dfa.as_ref())
+        let lits = self
+            .gate_lits
+            .iter()
+            .map(|l| l.as_bytes())
+            .chain(extra.iter().map(Vec::as_slice));
+        DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
+            // Stepped by hand: no prefilter, no anchored start state.
+            .prefilter(false)
+            .start_kind(StartKind::Unanchored)
+            .build(lits)
+            .map(Some)
+            .map_err(|e| CompileError::Pattern {
+                rule_id: "prefilter".to_owned(),
+                message: e.to_string(),
+            })
     }
 
     /// The first matching rule of an allowed class whose gate is open, in class order (then
