@@ -299,12 +299,28 @@ fn wordy(sql_view: &str) -> bool {
     // once per word of every quoted value (the default SipHash costs more than the lookup).
     static SQL_WORD_SET: LazyLock<HashSet<&str, foldhash::fast::FixedState>> =
         LazyLock::new(|| SQL_WORDS.split_whitespace().collect());
+    // The longest entry: a longer word (or a non-ASCII one: the entries are ASCII) is ordinary
+    // without a lookup.
+    static SQL_WORD_MAX: LazyLock<usize> = LazyLock::new(|| {
+        SQL_WORDS
+            .split_whitespace()
+            .map(str::len)
+            .max()
+            .unwrap_or(0)
+    });
     let mut n = 0;
     for w in sql_view
         .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
+        .filter(|w| {
+            // ASCII: one byte per char, and `is_alphabetic` is `is_ascii_alphabetic`.
+            if w.is_ascii() {
+                w.len() >= 2 && w.bytes().all(|b| b.is_ascii_alphabetic())
+            } else {
+                w.chars().count() >= 2 && w.chars().all(char::is_alphabetic)
+            }
+        })
     {
-        if !SQL_WORD_SET.contains(w) {
+        if !w.is_ascii() || w.len() > *SQL_WORD_MAX || !SQL_WORD_SET.contains(w) {
             n += 1;
             if n >= WORDY_AT {
                 return true;
