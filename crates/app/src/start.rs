@@ -355,15 +355,21 @@ async fn watch_file(
 
 /// Runs until SIGTERM or Ctrl-C; SIGHUP reloads the config.
 pub async fn run(opts: ServeOptions) -> Result<(), StartError> {
+    // The handlers first: `start` already serves on the listeners while it sets up the rest,
+    // and a SIGHUP that arrived before its handler existed would kill the process (the default
+    // action) instead of reloading. One that arrives during start-up reloads once it is done.
+    #[cfg(unix)]
+    let (mut hup, mut term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::hangup()).expect("installing a SIGHUP handler should not fail"),
+            signal(SignalKind::terminate()).expect("installing a SIGTERM handler should not fail"),
+        )
+    };
     let running = start(opts).await?;
     let app = running.app.clone();
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup =
-            signal(SignalKind::hangup()).expect("installing a SIGHUP handler should not fail");
-        let mut term =
-            signal(SignalKind::terminate()).expect("installing a SIGTERM handler should not fail");
         loop {
             tokio::select! {
                 _ = hup.recv() => { let _ = app.reload("sighup").await; }
