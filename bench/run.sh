@@ -165,6 +165,9 @@ oauth_gateway() { # name port as-port alg -> sets <NAME>_JWT (and <NAME>_OPAQUE)
     local name=$1 port=$2 as=$3 alg=$4 conf="$WORK/$1.yaml" admin token key secret
     render_gateway "$name" gateway-oauth.yaml "$port" 10s AS_PORT="$as" ALG="$alg"
     start_gateway "$name" "$port"
+    # The authorization server's listener comes up after the gateway's: wait for it too.
+    local pid_var="${name^^}_PID"
+    wait_http "$as" "${!pid_var}" || die "authorization server of $name did not start"
     BENCH_ADMIN_PASSWORD=bench-password-not-secret "$PORTCULLIS_BIN" admin create-user -c "$conf" \
         --username bench --role admin --password-env BENCH_ADMIN_PASSWORD >/dev/null 2>>"$WORK/oauth.stderr"
     admin=$("$PORTCULLIS_BIN" admin create-token -c "$conf" --username bench --name bench --role operator 2>>"$WORK/oauth.stderr" | tail -1)
