@@ -195,7 +195,7 @@ fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
 /// The hyper service for one connection.
 fn service(
     gateway: Arc<Gateway>,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Body>,
@@ -204,7 +204,6 @@ fn service(
 > + Send
 + 'static {
     // Shared by the connection's requests: one reference count per request, not one per field.
-    let conn = Arc::new(conn);
     service_fn(move |req| {
         let gateway = gateway.clone();
         let conn = conn.clone();
@@ -240,7 +239,7 @@ async fn serve_tls(
     let connection = builder
         .serve_connection_with_upgrades(
             TokioIo::new(ScanIo::new(tls_stream, flags)),
-            service(gateway, conn),
+            service(gateway, Arc::new(conn)),
         )
         .into_owned();
     tokio::pin!(connection);

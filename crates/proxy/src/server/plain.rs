@@ -55,6 +55,9 @@ pub(super) async fn serve(
     limits: EdgeLimits,
     mut drain: Drain,
 ) {
+    // One per connection, across its busy periods (what is cached in it, e.g. the peer's
+    // header text, survives hyper being dropped).
+    let conn = Arc::new(conn);
     let flags = conn.framing.clone();
     let home: Arc<Mutex<Option<Io>>> = Arc::new(Mutex::new(None));
     let mut io = ScanIo::new(stream, flags.clone());
@@ -101,7 +104,7 @@ pub(super) async fn serve(
 /// idle since `t`; `None`: the connection is over.
 async fn busy(
     leased: Leased,
-    conn: &ConnInfo,
+    conn: &Arc<ConnInfo>,
     gateway: &Arc<Gateway>,
     limits: &EdgeLimits,
     drain: &mut Drain,
