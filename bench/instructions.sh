@@ -23,7 +23,9 @@
 # Environment: PORTCULLIS_BIN (else `cargo build --release -p portcullis`), FLOOR_BIN (else
 # `cargo build --release -p portcullis-proxy --example hyper_floor`; FLOOR=0 skips it), N1=2000 N2=10000
 # CONC=32, IDLE_CONNS=10000, SETTLE=2, PART=all|instructions|memory, GATEWAY_ENV (extra
-# environment for the gateway process only, e.g. an LD_PRELOAD allocator to compare).
+# environment for the gateway process only, e.g. an LD_PRELOAD allocator to compare),
+# CALLGRIND_DIR (keep the callgrind files there, for `callgrind_annotate`; else they go with
+# the run's temporary directory).
 # While iterating on a change, `cargo build --profile profiling -p portcullis` builds in a
 # minute or two (no fat LTO) and PORTCULLIS_BIN=$CARGO_TARGET_DIR/profiling/portcullis
 # measures it; compare before/after with the same profile.
@@ -115,7 +117,7 @@ gateway_cmd() { # name
 
 # Total instructions of one callgrind run of `cmd` serving n requests.
 instr_run() { # name port n header cmd...
-    local name=$1 port=$2 n=$3 hdr=$4 out="$WORK/$1-$3.callgrind"
+    local name=$1 port=$2 n=$3 hdr=$4 out="${CALLGRIND_DIR:-$WORK}/$1-$3.callgrind"
     shift 4
     start "$name" "$port" valgrind --tool=callgrind --callgrind-out-file="$out" "$@"
     local args=(--h1 -t1 -c"$CONC" -n"$n")

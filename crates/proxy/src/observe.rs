@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
-
 use crate::api_metrics::ApiMetrics;
+
+mod log_line;
 
 /// Metric names (documented in docs/observability.md).
 pub mod names {
@@ -27,11 +27,11 @@ pub mod names {
     pub const MONITOR_EVENTS: &str = "portcullis_policy_monitor_events_total";
 }
 
-/// One access log line.
-#[derive(Debug, Serialize)]
+/// One access log line (a JSON object of these fields in this order; absent values are
+/// `null`, `events` appears only when there are some; see [`log_line`]).
+#[derive(Debug)]
 pub struct LogRecord {
     /// RFC 3339 time the request arrived.
-    #[serde(serialize_with = "rfc3339")]
     pub time: SystemTime,
     /// Request id.
     pub request_id: Arc<str>,
@@ -44,7 +44,6 @@ pub struct LogRecord {
     /// Flow name.
     pub flow: Option<Arc<str>>,
     /// Method.
-    #[serde(serialize_with = "method_str")]
     pub method: http::Method,
     /// Normalised path (query omitted: it may carry credentials).
     pub path: String,
@@ -71,7 +70,6 @@ pub struct LogRecord {
     /// Whether the response body was sent completely.
     pub completed: bool,
     /// Codes of events recorded by policies (monitor-mode blocks, detections).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<&'static str>,
 }
 
@@ -107,18 +105,6 @@ impl LogRecord {
             events: Vec::new(),
         }
     }
-}
-
-fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(m.as_str())
-}
-
-fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    // `collect_str` lets serde_json write the `Display` straight into the line (no String).
-    s.collect_str(&humantime::format_rfc3339_millis(
-        SystemTime::UNIX_EPOCH + d,
-    ))
 }
 
 /// Records metrics and queues access log lines.
@@ -177,27 +163,39 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 /// channel: a blocked receiver would be woken (a futex call and a context switch) by nearly every
 /// request, which profiling showed cost more than the proxying itself. Lines appear within
 /// [`FLUSH_EVERY`]; the queue holds far more than one interval's worth at any realistic rate.
-fn write_loop(rx: &Receiver<LogRecord>, out: Box<dyn Write + Send>) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+/// A batch's lines are written into one buffer and handed to `out` in one call.
+fn write_loop(rx: &Receiver<LogRecord>, mut out: Box<dyn Write + Send>) {
+    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 4096);
+    let mut clock = log_line::Clock::default();
     loop {
-        loop {
+        let disconnected = loop {
             match rx.try_recv() {
                 Ok(rec) => {
-                    if serde_json::to_writer(&mut out, &rec).is_ok() {
-                        let _ = out.write_all(b"\n");
+                    rec.write_json(&mut clock, &mut batch);
+                    batch.push(b'\n');
+                    if batch.len() >= BATCH_BYTES {
+                        let _ = out.write_all(&batch);
+                        batch.clear();
                     }
                 }
-                Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                    let _ = out.flush();
-                    return;
-                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break false,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break true,
             }
+        };
+        if !batch.is_empty() {
+            let _ = out.write_all(&batch);
+            batch.clear();
         }
         let _ = out.flush();
+        if disconnected {
+            return;
+        }
         std::thread::sleep(FLUSH_EVERY);
     }
 }
+
+/// Bytes of lines gathered before they are written (about 150 lines).
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// Milliseconds as a float, for log lines.
 pub fn millis(d: Duration) -> f64 {
