@@ -55,6 +55,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
+            // The usual values name no header; skip splitting them.
+            .filter(|v| !v.eq_ignore_ascii_case("keep-alive") && !v.eq_ignore_ascii_case("close"))
             .flat_map(|v| v.split(','))
             .map(str::trim)
             // Hop-by-hop names go below, when present; the rest are parsed (and allocated) only

@@ -7,6 +7,7 @@
 //!
 //! Any step may answer early; errors become responses only through [`crate::errors`].
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -398,7 +399,12 @@ fn route<'s>(
             } else {
                 h.split(':').next().unwrap_or(h)
             };
-            h.to_ascii_lowercase()
+            // Hosts arrive in lower case almost always: no copy then.
+            if h.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(h.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(h)
+            }
         });
     let api = snap
         .route(environment, host.as_deref(), &path)

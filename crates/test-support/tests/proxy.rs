@@ -326,3 +326,34 @@ apis:
     assert_eq!(a.count(), 1);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn routes_by_host_ignoring_case_and_port() {
+    let (a, b) = (Recorder::start("a").await, Recorder::start("b").await);
+    let yaml = format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+apis:
+  - {{ name: named, base_path: /, hosts: ["api.example.com"], upstream: {{ targets: ["{a}"] }} }}
+  - {{ name: other, base_path: /, upstream: {{ targets: ["{b}"] }} }}
+"#,
+        a = a.url(),
+        b = b.url()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let wait = Duration::from_secs(5);
+    for host in [
+        "api.example.com",
+        "API.Example.COM:8080",
+        "api.example.com:443",
+    ] {
+        let head = format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let reply = portcullis_test_support::raw(gw.addr(), head.as_bytes(), wait).await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{host}: {reply}");
+        assert!(reply.contains(r#""upstream":"a""#), "{host}: {reply}");
+    }
+    let head = "GET /x HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n";
+    let reply = portcullis_test_support::raw(gw.addr(), head.as_bytes(), wait).await;
+    assert!(reply.contains(r#""upstream":"b""#), "{reply}");
+    gw.stop().await;
+}
