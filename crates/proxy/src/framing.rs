@@ -197,9 +197,11 @@ impl Scanner {
     /// Inspects one complete head; returns the state for what follows it. Works on bytes: only
     /// three header names matter, so there is no text conversion and no per-line splitting.
     fn on_head(&mut self, head: &[u8], flags: &FramingFlags) -> State {
-        let mut lines = head
-            .split(|&b| b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let mut lines = memchr::memchr_iter(b'\n', head).scan(0, |start, end| {
+            let line = &head[*start..end];
+            *start = end + 1;
+            Some(line.strip_suffix(b"\r").unwrap_or(line))
+        });
         // RFC 9112 §2.2: empty lines before a request line are ignored.
         let Some(request_line) = lines.by_ref().find(|l| !l.is_empty()) else {
             return State::Head(Vec::new());
@@ -214,7 +216,12 @@ impl Scanner {
         }
         let (mut cl, mut te) = (None, false);
         for line in lines {
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
+            // Only three names matter; their first letters rule out most lines at once.
+            let first = line.trim_ascii_start().first().map(u8::to_ascii_lowercase);
+            if !matches!(first, Some(b'c' | b't' | b'u')) {
+                continue;
+            }
+            let Some(colon) = memchr::memchr(b':', line) else {
                 continue;
             };
             let name = line[..colon].trim_ascii();
@@ -244,19 +251,14 @@ impl Scanner {
 
 /// Index just past the blank line ending a head (`\r\n\r\n` or `\n\n`), searching from `from`.
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while i < buf.len() {
-        if buf[i] == b'\n' {
-            if buf.get(i + 1) == Some(&b'\n') {
-                return Some(i + 2);
-            }
-            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
-                return Some(i + 3);
-            }
-        }
-        i += 1;
-    }
-    None
+    let from = from.min(buf.len());
+    memchr::memchr_iter(b'\n', &buf[from..])
+        .map(|i| from + i)
+        .find_map(|i| match &buf[i + 1..] {
+            [b'\n', ..] => Some(i + 2),
+            [b'\r', b'\n', ..] => Some(i + 3),
+            _ => None,
+        })
 }
 
 /// Wraps a connection's IO and scans what is read.
@@ -375,6 +377,23 @@ mod tests {
         assert_eq!(scan(stream, 5), (0, 3));
         // HTTP/2 prior knowledge: the scanner switches itself off.
         assert_eq!(scan("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nanything", 4), (0, 0));
+    }
+
+    proptest::proptest! {
+        /// `head_end` finds the first blank line at or after `from`, as a byte-by-byte search
+        /// does.
+        #[test]
+        fn head_end_finds_the_first_blank_line(
+            bytes in proptest::collection::vec(proptest::sample::select(b"a:\r\n".to_vec()), 0..40),
+            from in 0usize..44,
+        ) {
+            let naive = (from..bytes.len()).find_map(|i| match &bytes[i..] {
+                [b'\n', b'\n', ..] => Some(i + 2),
+                [b'\n', b'\r', b'\n', ..] => Some(i + 3),
+                _ => None,
+            });
+            proptest::prop_assert_eq!(head_end(&bytes, from), naive);
+        }
     }
 
     #[test]

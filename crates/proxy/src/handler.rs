@@ -162,13 +162,18 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
     let Routed { api, flow, path } = match routed {
         Ok(r) => r,
         Err(err) => {
-            rec.path = req.uri().path().chars().take(256).collect();
+            if gw.observer().logging() {
+                rec.path = req.uri().path().chars().take(256).collect();
+            }
             return finish_error(gw, conn, &runtime.unrouted, &err, &request_id, rec, started);
         }
     };
     rec.api = Some(api.name.clone());
     rec.flow = flow.map(|f| f.name.clone());
-    rec.path.clone_from(&path);
+    // Only the log line shows the path (a copy per request otherwise thrown away).
+    if gw.observer().logging() {
+        rec.path.clone_from(&path);
+    }
     let pipeline: &Pipeline = flow.map_or(&api.pipeline, |f| &f.pipeline);
     let host = requested_host(&req);
 

@@ -140,6 +140,12 @@ impl Observer {
         self.enabled.store(on, Ordering::Relaxed);
     }
 
+    /// Whether access log lines are written (fields only the line shows need not be filled
+    /// otherwise).
+    pub fn logging(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
     /// Records one finished exchange: metrics through the API's cached handles, then the log line.
     pub fn record(&self, rec: LogRecord, metrics: &ApiMetrics) {
         metrics.record(
