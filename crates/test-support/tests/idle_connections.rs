@@ -199,3 +199,41 @@ async fn idle_connections_close_promptly_on_shutdown() {
     expect_closed(&mut s, Duration::from_secs(5), "kept").await;
     expect_closed(&mut silent, Duration::from_secs(5), "silent").await;
 }
+
+#[tokio::test]
+async fn lingering_connections_close_promptly_on_shutdown() {
+    let (gw, _up) = gateway("limits: { header_read_timeout: 60s, shutdown_grace: 30s }").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut s, 1).await;
+    // At once: the connection still lingers in hyper (no PAST_LINGER sleep).
+    tokio::time::timeout(Duration::from_secs(10), gw.stop())
+        .await
+        .expect("drained without waiting for the grace period");
+    expect_closed(&mut s, Duration::from_secs(5), "lingering").await;
+}
+
+#[tokio::test]
+async fn a_request_in_flight_is_answered_during_shutdown() {
+    let (gw, _up) = gateway("limits: { header_read_timeout: 60s, shutdown_grace: 30s }").await;
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut s, 1).await;
+    // The second request waits 300 ms at the upstream; shutdown starts meanwhile.
+    s.write_all(b"GET /public/slow HTTP/1.1\r\nHost: a\r\nx-test-delay-ms: 300\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = tokio::spawn(gw.stop());
+    let responses = read_responses(&mut s, 1).await;
+    assert!(responses[0].starts_with("HTTP/1.1 200"), "{responses:?}");
+    tokio::time::timeout(Duration::from_secs(10), stopping)
+        .await
+        .expect("drained once the request was answered")
+        .expect("stop task");
+    expect_closed(&mut s, Duration::from_secs(5), "answered").await;
+}

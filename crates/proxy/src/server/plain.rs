@@ -128,6 +128,10 @@ async fn busy(
     // timer to a later deadline is a store, not a timer-wheel operation.
     let linger = tokio::time::sleep(LINGER);
     tokio::pin!(linger);
+    // One shutdown future for the busy period, polled again and again: a new one per wait
+    // would register (and drop) a watch waiter twice per request.
+    let stop = drain.stopping();
+    tokio::pin!(stop);
     loop {
         // Serve until the connection ends or holds nothing of a message any more.
         let served = poll_fn(|cx| match hyper_conn.as_mut().poll(cx) {
@@ -142,7 +146,7 @@ async fn busy(
                     return ended(result);
                 }
             }
-            () = drain.stopping(), if !stopping => {
+            () = &mut stop, if !stopping => {
                 hyper_conn.as_mut().graceful_shutdown();
                 stopping = true;
                 continue;
@@ -175,7 +179,8 @@ async fn busy(
                 }
             }
             // An idle connection closes at once on shutdown, as hyper's graceful shutdown does.
-            () = drain.stopping() => return None,
+            // (Only a connection not yet stopping gets here: one that is waits for hyper.)
+            () = &mut stop, if !stopping => return None,
             () = &mut linger => return Some(since),
         }
     }
