@@ -8,6 +8,7 @@
 //! Any step may answer early; errors become responses only through [`crate::errors`].
 
 use std::borrow::Cow;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
@@ -134,7 +135,17 @@ fn requested_host<B>(req: &Request<B>) -> Option<HeaderValue> {
 }
 
 /// Handles one request.
-pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -> Response<Body> {
+///
+/// This future is what hyper runs for the request, as it is: it owns its connection's handles
+/// and is never awaited inside another future. A request's future is large (kilobytes: the
+/// exchange, the log record, the upstream call), and each future wrapping it would copy all of
+/// it once more per request.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    mut req: Request<Incoming>,
+    conn: Arc<ConnInfo>,
+) -> Result<Response<Body>, Infallible> {
+    let (gw, conn) = (&*gw, &*conn);
     let started = Instant::now();
     let runtime = gw.current();
     let snap = &runtime.snapshot;
@@ -165,7 +176,15 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
             if gw.observer().logging() {
                 rec.path = req.uri().path().chars().take(256).collect();
             }
-            return finish_error(gw, conn, &runtime.unrouted, &err, &request_id, rec, started);
+            return Ok(finish_error(
+                gw,
+                conn,
+                &runtime.unrouted,
+                &err,
+                &request_id,
+                rec,
+                started,
+            ));
         }
     };
     rec.api = Some(api.name.clone());
@@ -281,14 +300,14 @@ pub async fn handle(gw: &Gateway, mut req: Request<Incoming>, conn: &ConnInfo) -
         metrics::counter!(crate::observe::names::MONITOR_EVENTS, "policy" => e.policy, "code" => e.code)
             .increment(1);
     }
-    observe(
+    Ok(observe(
         gw,
         conn,
         &runtime.metrics[api.index],
         response,
         rec,
         started,
-    )
+    ))
 }
 
 /// Applies the body limit, buffers the body if a policy reads it, and runs the request phase.

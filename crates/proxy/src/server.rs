@@ -204,11 +204,8 @@ fn service(
 > + Send
 + 'static {
     // Shared by the connection's requests: one reference count per request, not one per field.
-    service_fn(move |req| {
-        let gateway = gateway.clone();
-        let conn = conn.clone();
-        async move { Ok::<_, Infallible>(handle(&gateway, req, &conn).await) }
-    })
+    // The handler's own future, not one wrapping it (see `handle`).
+    service_fn(move |req| handle(gateway.clone(), req, conn.clone()))
 }
 
 /// A TLS connection: handshake, then hyper for the connection's whole life.
