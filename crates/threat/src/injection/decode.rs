@@ -32,9 +32,26 @@ pub struct Views {
     /// Which of the bytes the views and detectors look for occur in `text` (and so, in any
     /// case, in `decoded`): one pass instead of a substring search per question.
     pub(crate) text_bytes: ByteSet,
+    /// Which of `sql`, `path` and `shell` are copies of `text` ([`Views::SQL`] and so on),
+    /// noted as they are derived: the engine asks for every value (to run one merged rule set
+    /// instead of one per view, and to scan `shell` for gate literals only when it differs),
+    /// and comparing the strings each time cost more than deriving them. A transformed view
+    /// that happens to equal `text` is not marked: the engine then does the same work it
+    /// does for different views, with the same answer.
+    same: u8,
 }
 
 impl Views {
+    pub(crate) const SQL: u8 = 1;
+    pub(crate) const PATH: u8 = 2;
+    pub(crate) const SHELL: u8 = 4;
+
+    /// Whether every view in `views` (bits of [`Views::SQL`], [`Views::PATH`],
+    /// [`Views::SHELL`]) is a copy of `text`.
+    pub(crate) fn same_as_text(&self, views: u8) -> bool {
+        self.same & views == views
+    }
+
     /// Gives every view buffer room for `bytes` more bytes, so that decoding the values of a
     /// request does not grow them one reallocation at a time.
     pub(crate) fn reserve(&mut self, bytes: usize) {
@@ -185,6 +202,7 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
         shell,
         decoded,
         text_bytes,
+        same,
     } = out;
     let decoded_bytes = ByteSet::of(decoded);
     let bytes = if !decoded_bytes.any(ByteSet::NON_ASCII) {
@@ -201,16 +219,20 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
     };
     let text = text.as_str();
     *text_bytes = bytes;
+    // A view copied from `text` is known equal; a transformed one is compared once here.
+    *same = 0;
     sql.clear();
     if shortcuts && !(bytes.any(ByteSet::SLASH) && bytes.any(ByteSet::STAR) && text.contains("/*"))
     {
         sql.push_str(text);
+        *same |= Views::SQL;
     } else {
         sql.push_str(&collapse_ws(&strip_sql_comments(text)));
     }
     path.clear();
     if shortcuts && !bytes.any(ByteSet::BACKSLASH | ByteSet::SLASH | ByteSet::DOLLAR) {
         path.push_str(text);
+        *same |= Views::PATH;
     } else {
         path.push_str(&fold_path(&strip_empty_expansions(text)));
     }
@@ -225,6 +247,7 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
         )
     {
         shell.push_str(text);
+        *same |= Views::SHELL;
     } else if shortcuts && !bytes.any(ByteSet::DOLLAR) {
         strip_shell_quotes_into(text, shell);
     } else {
@@ -236,9 +259,11 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
         // Only the SQL and shell views: `+` is syntax in HTML/UTF-7 payloads.
         *sql = collapse_ws(&sql.replace('+', " "));
         *shell = collapse_ws(&shell.replace('+', " "));
+        *same &= !(Views::SQL | Views::SHELL);
     }
     if bytes.any(ByteSet::NON_ASCII) && (!shortcuts || has_typographic_quote(sql)) {
         *sql = fold_typographic_quotes(sql);
+        *same &= !Views::SQL;
     }
 }
 
@@ -926,6 +951,12 @@ mod tests {
             derive_views(url_encoded, false, &mut slow);
             // The byte classes of `text` taken over from `decoded` are those of `text`.
             proptest::prop_assert_eq!(fast.text_bytes, ByteSet::of(&fast.text));
+            // What is marked as a copy of `text` is equal to it.
+            for (bit, view) in [(Views::SQL, &fast.sql), (Views::PATH, &fast.path), (Views::SHELL, &fast.shell)] {
+                proptest::prop_assert!(!fast.same_as_text(bit) || *view == fast.text);
+            }
+            // Without shortcuts nothing is marked; the views themselves must agree.
+            slow.same = fast.same;
             proptest::prop_assert_eq!(fast, slow);
         }
     }

@@ -260,7 +260,7 @@ impl PatternEngine {
                         return mask;
                     }
                 }
-                if views.shell == views.text {
+                if views.same_as_text(Views::SHELL) {
                     break;
                 }
             }
@@ -355,11 +355,10 @@ impl PatternEngine {
         merge: bool,
     ) -> Option<PatternHit<'a, 'v>> {
         let mut best: Option<(AttackClass, usize, &'v str)> = None;
-        let text = views.text.as_str();
-        let shell_same = views.shell == text;
+        let shell_same = views.same_as_text(Views::SHELL);
         // At most four groups: a merged set and the shell group, or one group per view.
         let mut plan: [Option<&Group>; 4] = [None; 4];
-        if merge && views.sql == text && views.path == text {
+        if merge && views.same_as_text(Views::SQL | Views::PATH) {
             plan[0] = self.merged[usize::from(shell_same)].as_ref();
             if !shell_same {
                 plan[1] = self.groups.iter().find(|g| g.view == View::Shell);
