@@ -219,7 +219,7 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
     };
     let text = text.as_str();
     *text_bytes = bytes;
-    // A view copied from `text` is known equal; a transformed one is compared once here.
+    // A view copied from `text` is marked as such; a transformed one is not (see `same`).
     *same = 0;
     sql.clear();
     if shortcuts && !(bytes.any(ByteSet::SLASH) && bytes.any(ByteSet::STAR) && text.contains("/*"))
