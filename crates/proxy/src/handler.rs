@@ -147,6 +147,8 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let (gw, conn) = (&*gw, &*conn);
     let started = Instant::now();
+    // Only the log line shows the path: no copy per request when it is off.
+    let logging = gw.observer().logging();
     let runtime = gw.current();
     let snap = &runtime.snapshot;
     let peer = conn.peer.ip();
@@ -173,7 +175,7 @@ pub async fn handle(
     let Routed { api, flow, path } = match routed {
         Ok(r) => r,
         Err(err) => {
-            if gw.observer().logging() {
+            if logging {
                 rec.path = req.uri().path().chars().take(256).collect();
             }
             return Ok(finish_error(
@@ -189,8 +191,7 @@ pub async fn handle(
     };
     rec.api = Some(api.name.clone());
     rec.flow = flow.map(|f| f.name.clone());
-    // Only the log line shows the path (a copy per request otherwise thrown away).
-    if gw.observer().logging() {
+    if logging {
         rec.path.clone_from(&path);
     }
     let pipeline: &Pipeline = flow.map_or(&api.pipeline, |f| &f.pipeline);

@@ -27,6 +27,15 @@ apis:
     (TestGateway::start(&yaml).await, up)
 }
 
+/// A connection on which one `GET /public{path}` has been answered.
+async fn served_once(gw: &TestGateway, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
+    let req = format!("GET /public{path} HTTP/1.1\r\nHost: a\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    read_responses(&mut s, 1).await;
+    s
+}
+
 /// Reads until `n` complete responses (each with a Content-Length body) have arrived; panics
 /// on EOF or after 5 s.
 async fn read_responses(s: &mut TcpStream, n: usize) -> Vec<String> {
@@ -129,11 +138,7 @@ async fn keep_alive_connection_serves_again_after_idling() {
 #[tokio::test]
 async fn a_head_split_across_an_idle_period_is_reassembled() {
     let (gw, up) = gateway("").await;
-    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
-    s.write_all(b"GET /public/one HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    read_responses(&mut s, 1).await;
+    let mut s = served_once(&gw, "/one").await;
     tokio::time::sleep(PAST_LINGER).await;
     // The next head arrives in pieces, with pauses longer than the linger time between them.
     for piece in ["GET /public/two HT", "TP/1.1\r\nHost:", " a\r\n\r\n"] {
@@ -149,11 +154,7 @@ async fn a_head_split_across_an_idle_period_is_reassembled() {
 #[tokio::test]
 async fn smuggling_is_still_caught_after_an_idle_period() {
     let (gw, up) = gateway("").await;
-    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
-    s.write_all(b"GET /public/ok HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    read_responses(&mut s, 1).await;
+    let mut s = served_once(&gw, "/ok").await;
     tokio::time::sleep(PAST_LINGER).await;
     s.write_all(b"POST /public/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n0\r\n\r\n")
         .await
@@ -171,11 +172,7 @@ async fn idle_connections_close_at_the_header_read_timeout() {
     // Never sends a byte (hyper's own protocol detection would wait for ever).
     let mut silent = TcpStream::connect(gw.addr()).await.unwrap();
     // Idles after one request.
-    let mut kept = TcpStream::connect(gw.addr()).await.unwrap();
-    kept.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    read_responses(&mut kept, 1).await;
+    let mut kept = served_once(&gw, "/x").await;
     expect_closed(&mut silent, Duration::from_secs(5), "silent").await;
     expect_closed(&mut kept, Duration::from_secs(5), "kept").await;
     assert_eq!(up.count(), 1);
@@ -185,11 +182,7 @@ async fn idle_connections_close_at_the_header_read_timeout() {
 #[tokio::test]
 async fn idle_connections_close_promptly_on_shutdown() {
     let (gw, _up) = gateway("limits: { header_read_timeout: 60s, shutdown_grace: 30s }").await;
-    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
-    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    read_responses(&mut s, 1).await;
+    let mut s = served_once(&gw, "/x").await;
     tokio::time::sleep(PAST_LINGER).await;
     let mut silent = TcpStream::connect(gw.addr()).await.unwrap();
     // Shutdown does not wait out the 30 s grace period for idle connections.
@@ -203,11 +196,7 @@ async fn idle_connections_close_promptly_on_shutdown() {
 #[tokio::test]
 async fn lingering_connections_close_promptly_on_shutdown() {
     let (gw, _up) = gateway("limits: { header_read_timeout: 60s, shutdown_grace: 30s }").await;
-    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
-    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    read_responses(&mut s, 1).await;
+    let mut s = served_once(&gw, "/x").await;
     // At once: the connection still lingers in hyper (no PAST_LINGER sleep).
     tokio::time::timeout(Duration::from_secs(10), gw.stop())
         .await
@@ -218,11 +207,7 @@ async fn lingering_connections_close_promptly_on_shutdown() {
 #[tokio::test]
 async fn a_request_in_flight_is_answered_during_shutdown() {
     let (gw, _up) = gateway("limits: { header_read_timeout: 60s, shutdown_grace: 30s }").await;
-    let mut s = TcpStream::connect(gw.addr()).await.unwrap();
-    s.write_all(b"GET /public/x HTTP/1.1\r\nHost: a\r\n\r\n")
-        .await
-        .unwrap();
-    read_responses(&mut s, 1).await;
+    let mut s = served_once(&gw, "/x").await;
     // The second request waits 300 ms at the upstream; shutdown starts meanwhile.
     s.write_all(b"GET /public/slow HTTP/1.1\r\nHost: a\r\nx-test-delay-ms: 300\r\n\r\n")
         .await

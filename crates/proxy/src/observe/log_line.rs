@@ -95,55 +95,43 @@ fn ip(out: &mut Vec<u8>, ip: IpAddr) {
     out.push(b'"');
 }
 
+/// Starts the member `name` of the object (after the first member): `,"name":`.
+fn key<'o>(out: &'o mut Vec<u8>, name: &str) -> &'o mut Vec<u8> {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    out
+}
+
 impl LogRecord {
     /// Appends the record's JSON object (no line break) to `out`.
     pub(super) fn write_json(&self, clock: &mut Clock, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time\":\"");
         clock.write(self.time, out);
-        out.extend_from_slice(b"\",\"request_id\":");
-        string(out, &self.request_id);
-        out.extend_from_slice(b",\"listener\":");
-        string(out, &self.listener);
-        out.extend_from_slice(b",\"environment\":");
-        string(out, &self.environment);
-        out.extend_from_slice(b",\"api\":");
-        opt_string(out, self.api.as_deref());
-        out.extend_from_slice(b",\"flow\":");
-        opt_string(out, self.flow.as_deref());
-        out.extend_from_slice(b",\"method\":");
-        string(out, self.method.as_str());
-        out.extend_from_slice(b",\"path\":");
-        string(out, &self.path);
-        out.extend_from_slice(b",\"status\":");
-        uint(out, u64::from(self.status));
-        out.extend_from_slice(b",\"code\":");
-        opt_string(out, self.code);
-        out.extend_from_slice(b",\"total_ms\":");
-        float(out, self.total_ms);
-        out.extend_from_slice(b",\"upstream_ms\":");
+        out.push(b'"');
+        string(key(out, "request_id"), &self.request_id);
+        string(key(out, "listener"), &self.listener);
+        string(key(out, "environment"), &self.environment);
+        opt_string(key(out, "api"), self.api.as_deref());
+        opt_string(key(out, "flow"), self.flow.as_deref());
+        string(key(out, "method"), self.method.as_str());
+        string(key(out, "path"), &self.path);
+        uint(key(out, "status"), u64::from(self.status));
+        opt_string(key(out, "code"), self.code);
+        float(key(out, "total_ms"), self.total_ms);
         match self.upstream_ms {
-            Some(ms) => float(out, ms),
-            None => out.extend_from_slice(b"null"),
+            Some(ms) => float(key(out, "upstream_ms"), ms),
+            None => key(out, "upstream_ms").extend_from_slice(b"null"),
         }
-        out.extend_from_slice(b",\"bytes_in\":");
-        uint(out, self.bytes_in);
-        out.extend_from_slice(b",\"bytes_out\":");
-        uint(out, self.bytes_out);
-        out.extend_from_slice(b",\"client_ip\":");
-        ip(out, self.client_ip);
-        out.extend_from_slice(b",\"app_id\":");
-        opt_string(out, self.app_id.as_deref());
-        out.extend_from_slice(b",\"developer_id\":");
-        opt_string(out, self.developer_id.as_deref());
-        out.extend_from_slice(b",\"product\":");
-        opt_string(out, self.product.as_deref());
-        out.extend_from_slice(if self.completed {
-            b",\"completed\":true"
-        } else {
-            b",\"completed\":false"
-        });
+        uint(key(out, "bytes_in"), self.bytes_in);
+        uint(key(out, "bytes_out"), self.bytes_out);
+        ip(key(out, "client_ip"), self.client_ip);
+        opt_string(key(out, "app_id"), self.app_id.as_deref());
+        opt_string(key(out, "developer_id"), self.developer_id.as_deref());
+        opt_string(key(out, "product"), self.product.as_deref());
+        key(out, "completed").extend_from_slice(if self.completed { b"true" } else { b"false" });
         if !self.events.is_empty() {
-            out.extend_from_slice(b",\"events\":[");
+            key(out, "events").push(b'[');
             for (i, e) in self.events.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');

@@ -23,7 +23,7 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
@@ -140,14 +140,9 @@ async fn busy(
     loop {
         // Serve until the connection ends or holds nothing of a message any more.
         let served = poll_fn(|cx| {
-            if std::mem::take(&mut just_polled) {
-                return Poll::Pending;
-            }
-            match hyper_conn.as_mut().poll(cx) {
-                Poll::Ready(result) => Poll::Ready(Some(result)),
-                Poll::Pending if flags.is_idle() && !stopping => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
+            poll_phase(hyper_conn.as_mut(), cx, &mut just_polled, || {
+                flags.is_idle() && !stopping
+            })
         });
         tokio::select! {
             biased;
@@ -175,14 +170,9 @@ async fn busy(
         linger.as_mut().reset(since + LINGER);
         just_polled = true;
         let busy_again = poll_fn(|cx| {
-            if std::mem::take(&mut just_polled) {
-                return Poll::Pending;
-            }
-            match hyper_conn.as_mut().poll(cx) {
-                Poll::Ready(result) => Poll::Ready(Some(result)),
-                Poll::Pending if !flags.is_idle() => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
+            poll_phase(hyper_conn.as_mut(), cx, &mut just_polled, || {
+                !flags.is_idle()
+            })
         });
         tokio::select! {
             biased;
@@ -200,6 +190,26 @@ async fn busy(
             () = &mut stop, if !stopping => return None,
             () = &mut linger => return Some(since),
         }
+    }
+}
+
+/// One poll of a phase of [`busy`] over hyper's connection: `Ready(Some)` when the connection
+/// has ended, `Ready(None)` when it is pending and `phase_over` says the phase is done, else
+/// `Pending`. With `just_polled` set (and cleared) hyper is not polled: the phase before ended
+/// on its `Pending` a moment ago.
+fn poll_phase<F: Future>(
+    conn: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    just_polled: &mut bool,
+    phase_over: impl FnOnce() -> bool,
+) -> Poll<Option<F::Output>> {
+    if std::mem::take(just_polled) {
+        return Poll::Pending;
+    }
+    match conn.poll(cx) {
+        Poll::Ready(result) => Poll::Ready(Some(result)),
+        Poll::Pending if phase_over() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
     }
 }
 

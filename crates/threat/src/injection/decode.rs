@@ -918,20 +918,15 @@ mod tests {
             proptest::prop_assert_eq!(out, collapse_ws(&s.to_lowercase()));
         }
 
-        /// The one-pass Unicode lower-casing and collapsing is `collapse_ws` of `to_lowercase`.
+        /// The one-pass Unicode lower-casing and collapsing is `collapse_ws` of `to_lowercase`,
+        /// with any ASCII white space and with single spaces only (where, without `Σ`, the
+        /// run-by-run copy is what runs).
         #[test]
         fn unicode_lowering_matches_the_general_one(
-            s in "[a-zA-Z0-9 \t\n\r\x0b\x0c.;'éÉ—ßΣσİＡ¼’´\u{a0}\u{85}\u{2028}\u{3000}\u{301}ǅⅫ]{0,40}",
-        ) {
-            let mut out = String::from("stale");
-            lower_collapse_unicode(&s, ByteSet::of(&s), &mut out);
-            proptest::prop_assert_eq!(out, collapse_ws(&s.to_lowercase()));
-        }
-
-        /// The same with single ASCII spaces only, so the run-by-run copy is what runs.
-        #[test]
-        fn unicode_lowering_with_plain_spacing_matches_the_general_one(
-            s in "[a-zA-Z0-9 .;'éÉ—ßσİＡ¼’´\u{a0}\u{85}\u{2028}\u{3000}\u{301}ǅⅫ]{0,40}",
+            s in proptest::prop_oneof![
+                "[a-zA-Z0-9 \t\n\r\x0b\x0c.;'éÉ—ßΣσİＡ¼’´\u{a0}\u{85}\u{2028}\u{3000}\u{301}ǅⅫ]{0,40}",
+                "[a-zA-Z0-9 .;'éÉ—ßσİＡ¼’´\u{a0}\u{85}\u{2028}\u{3000}\u{301}ǅⅫ]{0,40}",
+            ],
         ) {
             let mut out = String::from("stale");
             lower_collapse_unicode(&s, ByteSet::of(&s), &mut out);
