@@ -10,9 +10,15 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker, ready};
+
+use bytes::{Buf, Bytes};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+mod head_lines;
+
+use head_lines::{HeadLines, cut_complete_head};
 
 /// Longest head the scanner buffers; past this hyper rejects the request anyway.
 const MAX_HEAD: usize = 256 * 1024;
@@ -92,6 +98,9 @@ enum State {
     ChunkDataEnd,
     Trailers(Vec<u8>),
     Off,
+    /// A head had more header lines than the limit (its request line kept for the log):
+    /// nothing more is passed on.
+    Refused(Vec<u8>),
 }
 
 /// The byte-level framing tracker.
@@ -99,20 +108,31 @@ enum State {
 struct Scanner {
     state: State,
     heads: u64,
+    /// Most header lines a head may have (see [`head_lines`]).
+    max_lines: usize,
+    /// Header lines of a head that arrives in pieces.
+    lines: HeadLines,
 }
 
 impl Scanner {
-    fn new() -> Self {
+    fn new(max_lines: usize) -> Self {
         Self {
             state: State::Head(Vec::new()),
             heads: 0,
+            max_lines,
+            lines: HeadLines::default(),
         }
     }
 
-    fn feed(&mut self, mut data: &[u8], flags: &FramingFlags) {
+    /// Follows the framing of `data`; returns the offset in `data` where a head with too many
+    /// header lines was cut (the state is then [`State::Refused`]).
+    fn feed(&mut self, mut data: &[u8], flags: &FramingFlags) -> Option<usize> {
+        let len = data.len();
         while !data.is_empty() {
+            let offset = len - data.len();
+            let trailers = matches!(self.state, State::Trailers(_));
             match &mut self.state {
-                State::Off => return,
+                State::Off | State::Refused(_) => return None,
                 // The common case, a whole head within one read and nothing buffered: scanned
                 // in place, without copying it into the buffer.
                 State::Head(buf) | State::Trailers(buf)
@@ -120,8 +140,12 @@ impl Scanner {
                         && let Some(end) = head_end(data, 0) =>
                 {
                     let (block, rest) = data.split_at(end);
+                    if !trailers && let Some(cut) = cut_complete_head(block, self.max_lines) {
+                        self.state = State::Refused(request_line(block).to_vec());
+                        return Some(offset + cut);
+                    }
                     data = rest;
-                    self.state = if matches!(self.state, State::Trailers(_)) {
+                    self.state = if trailers {
                         State::Head(Vec::new())
                     } else {
                         self.on_head(block, flags)
@@ -130,11 +154,23 @@ impl Scanner {
                 State::Head(buf) | State::Trailers(buf) => {
                     let before = buf.len();
                     buf.extend_from_slice(data);
-                    let Some(end) = head_end(buf, before.saturating_sub(3)) else {
+                    let end = head_end(buf, before.saturating_sub(3));
+                    if !trailers {
+                        if before == 0 {
+                            self.lines = HeadLines::default();
+                        }
+                        let this_head = end.map_or(data, |end| &data[..end - before]);
+                        if let Some(cut) = self.lines.feed(this_head, self.max_lines) {
+                            let line = request_line(&buf[..before + cut]).to_vec();
+                            self.state = State::Refused(line);
+                            return Some(offset + cut);
+                        }
+                    }
+                    let Some(end) = end else {
                         if buf.len() > MAX_HEAD {
                             self.state = State::Off;
                         }
-                        return;
+                        return None;
                     };
                     let consumed = end - before;
                     data = &data[consumed..];
@@ -192,6 +228,7 @@ impl Scanner {
                 }
             }
         }
+        None
     }
 
     /// Inspects one complete head; returns the state for what follows it. Works on bytes: only
@@ -249,6 +286,17 @@ impl Scanner {
     }
 }
 
+/// The request line of a head (or of its start): its first non-empty line, without `\r\n`.
+fn request_line(head: &[u8]) -> &[u8] {
+    let start = head
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(head.len());
+    let line = &head[start..];
+    let end = memchr::memchr(b'\n', line).unwrap_or(line.len());
+    line[..end].strip_suffix(b"\r").unwrap_or(&line[..end])
+}
+
 /// Index just past the blank line ending a head (`\r\n\r\n` or `\n\n`), searching from `from`.
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let from = from.min(buf.len());
@@ -261,11 +309,31 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
         })
 }
 
+/// Builds the gateway's whole HTTP/1.1 answer to a head refused for too many header lines,
+/// given its request line (see [`ScanIo::refusing_heads_over`]).
+pub type Refuse = Box<dyn FnOnce(&[u8]) -> Bytes + Send + Sync>;
+
+/// Most bytes read and dropped after a refusal while waiting for the client to stop sending.
+const REFUSAL_DRAIN: usize = 1 << 20;
+
+/// The answer to a refused head, and how far its lingering close has come.
+struct Refusal {
+    out: Bytes,
+    shut_down: bool,
+    drained: usize,
+}
+
 /// Wraps a connection's IO and scans what is read.
 pub struct ScanIo<T> {
     inner: T,
     scanner: Scanner,
     flags: Arc<FramingFlags>,
+    refuse: Option<Refuse>,
+    /// The answer to a refused head being written; hyper reads the end of the stream once it
+    /// is out and the client has stopped sending.
+    refusal: Option<Refusal>,
+    /// hyper's read, parked until its responses to the requests before the refused head are out.
+    parked_read: Option<Waker>,
 }
 
 impl<T> ScanIo<T> {
@@ -273,9 +341,24 @@ impl<T> ScanIo<T> {
     pub fn new(inner: T, flags: Arc<FramingFlags>) -> Self {
         Self {
             inner,
-            scanner: Scanner::new(),
+            scanner: Scanner::new(usize::MAX),
             flags,
+            refuse: None,
+            refusal: None,
+            parked_read: None,
         }
+    }
+
+    /// Refuses any head with more than `max_lines` header lines: hyper is given the head only
+    /// up to where the first line over the limit begins, then the end of the stream, and
+    /// `refuse`'s answer is written once hyper's answers to earlier requests are out. So hyper's
+    /// own limit never trips (it would answer with a bare 431) and can stay at its inline
+    /// default (see [`head_lines`]).
+    #[must_use]
+    pub fn refusing_heads_over(mut self, max_lines: usize, refuse: Refuse) -> Self {
+        self.scanner.max_lines = max_lines;
+        self.refuse = Some(refuse);
+        self
     }
 
     /// The wrapped IO.
@@ -284,17 +367,66 @@ impl<T> ScanIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for ScanIo<T> {
+impl<T: AsyncWrite + Unpin> ScanIo<T> {
+    /// Writes the refusal, after hyper's answers to the requests before the refused head, then
+    /// closes like nginx's lingering close: the write side shut, what the client still sends
+    /// read and dropped (up to [`REFUSAL_DRAIN`]; hyper's header timeout, running on the cut
+    /// head, bounds the time). Closing with unread bytes would reset the connection, and a reset
+    /// can destroy the answer before the client reads it. `Ready(Ok)` with nothing read (the end
+    /// of the stream for hyper) when done.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>
+    where
+        T: AsyncRead,
+    {
+        let flags = &self.flags;
+        if flags.heads() != flags.responses.load(Ordering::Relaxed)
+            || flags.unflushed.load(Ordering::Relaxed)
+        {
+            // Woken by the flush that follows the last of those answers.
+            self.parked_read = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let Some(refusal) = self.refusal.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let inner = &mut self.inner;
+        while !refusal.out.is_empty() {
+            match ready!(Pin::new(&mut *inner).poll_write(cx, &refusal.out))? {
+                0 => return Poll::Ready(Ok(())),
+                n => refusal.out.advance(n),
+            }
+        }
+        if !refusal.shut_down {
+            ready!(Pin::new(&mut *inner).poll_shutdown(cx))?;
+            refusal.shut_down = true;
+        }
+        let mut scratch = [0u8; 4096];
+        while refusal.drained < REFUSAL_DRAIN {
+            let mut sink = ReadBuf::new(&mut scratch);
+            ready!(Pin::new(&mut *inner).poll_read(cx, &mut sink))?;
+            if sink.filled().is_empty() {
+                break;
+            }
+            refusal.drained += sink.filled().len();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for ScanIo<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
         let this = &mut *self;
+        if this.refusal.is_some() {
+            return this.poll_refusal(cx);
+        }
+        let before = buf.filled().len();
         let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = poll {
-            this.scanner.feed(&buf.filled()[before..], &this.flags);
+            let cut = this.scanner.feed(&buf.filled()[before..], &this.flags);
             let (at_boundary, off) = match &this.scanner.state {
                 State::Head(b) => (b.is_empty(), false),
                 State::Off => (false, true),
@@ -303,6 +435,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for ScanIo<T> {
             this.flags.at_boundary.store(at_boundary, Ordering::Relaxed);
             if off {
                 this.flags.sticky.store(true, Ordering::Relaxed);
+            }
+            if let Some(cut) = cut {
+                buf.set_filled(before + cut);
+                let answer = match (&this.scanner.state, this.refuse.take()) {
+                    (State::Refused(line), Some(refuse)) => refuse(line),
+                    _ => Bytes::new(),
+                };
+                this.refusal = Some(Refusal {
+                    out: answer,
+                    shut_down: false,
+                    drained: 0,
+                });
+                // Nothing of this read for hyper: the refusal goes out now (or is parked).
+                if cut == 0 {
+                    return this.poll_refusal(cx);
+                }
             }
         }
         poll
@@ -322,6 +470,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ScanIo<T> {
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = poll {
             self.flags.unflushed.store(false, Ordering::Relaxed);
+            if let Some(read) = self.parked_read.take() {
+                read.wake();
+            }
         }
         poll
     }
@@ -348,7 +499,7 @@ mod tests {
     /// Feeds `stream` in pieces of `step` bytes; returns the flagged ordinal and heads seen.
     fn scan(stream: &str, step: usize) -> (u64, u64) {
         let flags = FramingFlags::default();
-        let mut s = Scanner::new();
+        let mut s = Scanner::new(usize::MAX);
         for piece in stream.as_bytes().chunks(step) {
             s.feed(piece, &flags);
         }

@@ -28,7 +28,7 @@ use portcullis_policy::{
 use crate::api_metrics::ApiMetrics;
 use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
 use crate::edge::check_head;
-use crate::errors::error_response;
+use crate::errors::{error_response, http1_bytes};
 use crate::forwarding::{
     X_REQUEST_ID, acceptable_request_id, client_ip, peer_header, peer_trusted, set_forwarding,
     strip_hop_by_hop,
@@ -574,6 +574,46 @@ fn finish_error(
         rec,
         started,
     )
+}
+
+/// The whole HTTP/1.1 answer (431, problem+json, closing the connection) to a head the framing
+/// scanner refused for having more than the header-line limit: hyper never parsed it, so only
+/// its request line is known. Logged and counted like any refused request.
+pub fn refused_head(gw: &Gateway, conn: &ConnInfo, request_line: &[u8]) -> Bytes {
+    let started = Instant::now();
+    let runtime = gw.current();
+    let mut words = request_line.split(|&b| b == b' ');
+    let method = words
+        .next()
+        .and_then(|m| http::Method::from_bytes(m).ok())
+        .unwrap_or_default();
+    let (request_id, _) = request_id(&http::HeaderMap::new(), false);
+    let mut rec = LogRecord::new(
+        request_id.clone(),
+        conn.listener.clone(),
+        conn.environment.clone(),
+        &method,
+        conn.peer.ip(),
+    );
+    if gw.observer().logging() {
+        let target = words.next().unwrap_or_default();
+        let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+        rec.path = String::from_utf8_lossy(path).chars().take(256).collect();
+    }
+    let err = GatewayError::headers_too_large()
+        .with_detail(format!(
+            "more than {} header fields",
+            runtime.snapshot.limits.max_headers
+        ))
+        .closing_connection();
+    let bytes = http1_bytes(&error_response(&err, &request_id));
+    rec.status = err.status().as_u16();
+    rec.code = Some(err.code());
+    rec.bytes_out = bytes.len() as u64;
+    rec.completed = true;
+    rec.total_ms = millis(started.elapsed());
+    gw.observer().record(rec, &runtime.unrouted);
+    bytes
 }
 
 /// Wraps the body so the access log line and metrics are written when it is done.

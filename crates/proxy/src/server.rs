@@ -175,6 +175,32 @@ fn listener_environment(gateway: &Gateway, name: &str) -> Arc<str> {
         )
 }
 
+/// hyper's default limit on a request's header fields, up to which it parses a head in arrays on
+/// the stack; any other limit costs two heap arrays (of the limit's length, filled) per request.
+const HYPER_INLINE_HEADERS: usize = 100;
+
+/// Most header lines a request head may have before the framing scanner refuses it (see
+/// [`ScanIo::refusing_heads_over`]): the configured limit, or hyper's inline one when that is
+/// larger (the handler's edge check then answers heads between the two).
+fn head_line_limit(limits: &EdgeLimits) -> usize {
+    limits.max_headers.max(HYPER_INLINE_HEADERS)
+}
+
+/// The connection's IO, scanned for framing, refusing heads with too many header lines with the
+/// gateway's own logged 431.
+fn scan_io<T>(
+    io: T,
+    gateway: &Arc<Gateway>,
+    conn: &Arc<ConnInfo>,
+    limits: &EdgeLimits,
+) -> ScanIo<T> {
+    let (gateway, conn) = (gateway.clone(), conn.clone());
+    ScanIo::new(io, conn.framing.clone()).refusing_heads_over(
+        head_line_limit(limits),
+        Box::new(move |line: &[u8]| crate::handler::refused_head(&gateway, &conn, line)),
+    )
+}
+
 fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
@@ -183,8 +209,13 @@ fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
         // Let hyper read a little beyond our limits so that our own checks answer with
         // problem+json; hyper's bare 431 remains the backstop.
         .max_buf_size((limits.max_header_bytes + limits.max_uri_length + 4096).max(8192))
-        .max_headers(limits.max_headers + 32)
         .keep_alive(true);
+    // The scanner never lets hyper see more header lines than this, so hyper's own limit (and
+    // its bare 431) never trips; hyper's inline default is kept when it suffices.
+    let lines = head_line_limit(limits);
+    if lines > HYPER_INLINE_HEADERS {
+        b.http1().max_headers(lines);
+    }
     b.http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
@@ -226,17 +257,16 @@ async fn serve_tls(
         }
         Err(_) => return,
     };
-    let flags = conn.framing.clone();
     // Once per connection: every request on it carries the same certificate.
-    let conn = ConnInfo {
+    let conn = Arc::new(ConnInfo {
         client_cert: crate::client_cert::peer_thumbprint(tls_stream.get_ref().1),
         ..conn
-    };
+    });
     let builder = builder(&limits);
     let connection = builder
         .serve_connection_with_upgrades(
-            TokioIo::new(ScanIo::new(tls_stream, flags)),
-            service(gateway, Arc::new(conn)),
+            TokioIo::new(scan_io(tls_stream, &gateway, &conn, &limits)),
+            service(gateway, conn),
         )
         .into_owned();
     tokio::pin!(connection);

@@ -108,6 +108,55 @@ async fn oversized_uri_and_headers_get_414_and_431() {
     gw.stop().await;
 }
 
+/// A head with more header lines than hyper's inline limit, sent in pieces and behind a clean
+/// pipelined request: the clean one is served, the other refused with the gateway's own logged
+/// problem+json 431 (not hyper's bare one), and nothing of it reaches the upstream.
+#[tokio::test]
+async fn heads_with_too_many_lines_are_refused_with_problem_json_in_any_pieces() {
+    let (gw, up) = gateway("").await;
+    let mut many = String::from("GET /public/ok HTTP/1.1\r\nHost: a\r\n\r\n");
+    many.push_str("GET /public/many?q=1 HTTP/1.1\r\nHost: a\r\n");
+    for i in 0..300 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("\r\n");
+    for piece in [usize::MAX, 7] {
+        let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+        for chunk in many.as_bytes().chunks(piece.min(many.len())) {
+            s.write_all(chunk)
+                .await
+                .expect("the gateway reads what is sent after its refusal");
+            if piece != usize::MAX {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+        let mut resp = String::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut resp))
+            .await
+            .expect("the gateway answers and closes")
+            .unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        let refusal = &resp[resp.find("HTTP/1.1 431").expect("a 431 follows")..];
+        assert!(refusal.contains("application/problem+json"), "{refusal}");
+        assert!(refusal.contains("request.headers_too_large"), "{refusal}");
+        assert!(refusal.contains("more than 100 header fields"), "{refusal}");
+        assert!(
+            refusal.to_ascii_lowercase().contains("connection: close"),
+            "{refusal}"
+        );
+    }
+    assert_eq!(up.count(), 2, "only the clean requests went upstream");
+    let lines = gw.wait_for_log_lines(4).await;
+    let refused: Vec<_> = lines.iter().filter(|l| l["status"] == 431).collect();
+    assert_eq!(refused.len(), 2, "{lines:?}");
+    for line in refused {
+        assert_eq!(line["code"], "request.headers_too_large");
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["path"], "/public/many");
+    }
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn header_names_with_underscores_are_rejected() {
     let (gw, up) = gateway("").await;

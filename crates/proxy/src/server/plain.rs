@@ -33,7 +33,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Drain, builder, service};
+use super::{Drain, builder, scan_io, service};
 use crate::framing::{FramingFlags, ScanIo};
 use crate::gateway::Gateway;
 use crate::handler::ConnInfo;
@@ -60,7 +60,7 @@ pub(super) async fn serve(
     let conn = Arc::new(conn);
     let flags = conn.framing.clone();
     let home: Arc<Mutex<Option<Io>>> = Arc::new(Mutex::new(None));
-    let mut io = ScanIo::new(stream, flags.clone());
+    let mut io = scan_io(stream, &gateway, &conn, &limits);
     // When the connection last went idle (here: when it was accepted).
     let mut idle_since = Instant::now();
     loop {
