@@ -43,6 +43,9 @@ pub struct FramingFlags {
     /// The connection left plain request/response framing (upgrade, CONNECT, HTTP/2, or bytes
     /// the scanner cannot follow): it is never idle in the sense above.
     sticky: AtomicBool,
+    /// No more request heads will come: the connection was upgraded, tunnels (CONNECT), speaks
+    /// HTTP/2, or carries bytes the scanner cannot follow.
+    headless: AtomicBool,
 }
 
 impl Default for FramingFlags {
@@ -55,6 +58,7 @@ impl Default for FramingFlags {
             at_boundary: AtomicBool::new(true),
             unflushed: AtomicBool::new(false),
             sticky: AtomicBool::new(false),
+            headless: AtomicBool::new(false),
         }
     }
 }
@@ -70,6 +74,19 @@ impl FramingFlags {
     /// Called by the handler when a response body has ended (or was dropped).
     pub fn response_done(&self) {
         self.responses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Called by the handler when the connection was switched to another protocol.
+    pub fn upgraded(&self) {
+        self.headless.store(true, Ordering::Relaxed);
+        self.sticky.store(true, Ordering::Relaxed);
+    }
+
+    /// True while an HTTP/1 connection waits for the next request head: every head seen has
+    /// had its response end (an incomplete head may be arriving), and heads still follow.
+    pub fn awaiting_head(&self) -> bool {
+        !self.headless.load(Ordering::Relaxed)
+            && self.heads.load(Ordering::Relaxed) == self.responses.load(Ordering::Relaxed)
     }
 
     /// Request heads seen on the connection so far.
@@ -244,12 +261,14 @@ impl Scanner {
             return State::Head(Vec::new());
         };
         if request_line.starts_with(b"PRI * HTTP/2.0") {
+            flags.headless.store(true, Ordering::Relaxed);
             return State::Off;
         }
         self.heads += 1;
         flags.heads.store(self.heads, Ordering::Relaxed);
         if request_line.starts_with(b"CONNECT ") {
             flags.sticky.store(true, Ordering::Relaxed);
+            flags.headless.store(true, Ordering::Relaxed);
         }
         let (mut cl, mut te) = (None, false);
         for line in lines {
@@ -435,6 +454,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for ScanIo<T> {
             this.flags.at_boundary.store(at_boundary, Ordering::Relaxed);
             if off {
                 this.flags.sticky.store(true, Ordering::Relaxed);
+                this.flags.headless.store(true, Ordering::Relaxed);
             }
             if let Some(cut) = cut {
                 buf.set_filled(before + cut);

@@ -531,6 +531,8 @@ async fn forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade
     {
+        // No more heads on this connection: its header timeout stops (see `server::plain`).
+        conn.framing.upgraded();
         tokio::spawn(bridge(client_upgrade, hyper::upgrade::on(&mut resp)));
         let (mut parts, _) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers, true);

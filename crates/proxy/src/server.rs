@@ -201,11 +201,13 @@ fn scan_io<T>(
     )
 }
 
-fn builder(limits: &EdgeLimits) -> auto::Builder<TokioExecutor> {
+/// hyper's connection builder. `header_timer`: hyper runs the header read timeout (plain
+/// connections run their own, see [`plain`]).
+fn builder(limits: &EdgeLimits, header_timer: bool) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(header_timer.then_some(limits.header_read_timeout))
         // Let hyper read a little beyond our limits so that our own checks answer with
         // problem+json; hyper's bare 431 remains the backstop.
         .max_buf_size((limits.max_header_bytes + limits.max_uri_length + 4096).max(8192))
@@ -262,7 +264,7 @@ async fn serve_tls(
         client_cert: crate::client_cert::peer_thumbprint(tls_stream.get_ref().1),
         ..conn
     });
-    let builder = builder(&limits);
+    let builder = builder(&limits, true);
     let connection = builder
         .serve_connection_with_upgrades(
             TokioIo::new(scan_io(tls_stream, &gateway, &conn, &limits)),

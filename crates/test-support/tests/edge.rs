@@ -205,6 +205,64 @@ async fn slow_headers_are_cut_off() {
     gw.stop().await;
 }
 
+/// The header read timeout holds for every head of a connection, not just its first: a client
+/// that trickles a later head (fast enough to keep the connection busy), alone or pipelined
+/// behind a served request, is cut off too.
+#[tokio::test]
+async fn slow_later_heads_are_cut_off() {
+    let (gw, up) = gateway("limits: { header_read_timeout: 400ms }").await;
+    let first = "GET /public/a HTTP/1.1\r\nHost: a\r\n\r\n";
+    for pipelined in [false, true] {
+        let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+        let started = if pipelined {
+            s.write_all(format!("{first}GET /public/b HTTP/1.1\r\nHost: a\r\n").as_bytes())
+                .await
+                .unwrap();
+            Instant::now()
+        } else {
+            s.write_all(first.as_bytes()).await.unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+            s.write_all(b"GET /public/b HTTP/1.1\r\nHost: a\r\n")
+                .await
+                .unwrap();
+            Instant::now()
+        };
+        // One header byte every 20 ms (the connection never idles), never finishing the head.
+        let mut closed = false;
+        let mut seen = Vec::new();
+        while started.elapsed() < Duration::from_secs(3) {
+            if s.write_all(b"x").await.is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout(Duration::from_millis(20), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+        let waited = started.elapsed();
+        assert!(closed, "pipelined {pipelined}: still open after {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(350) && waited < Duration::from_millis(1500),
+            "pipelined {pipelined}: cut off after {waited:?}"
+        );
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(
+            pipelined == seen.starts_with("HTTP/1.1 200"),
+            "pipelined {pipelined}: {seen}"
+        );
+    }
+    assert_eq!(up.count(), 2, "only the complete heads went upstream");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn path_normalisation_defeats_bypass_attempts() {
     let (gw, up) = gateway("").await;

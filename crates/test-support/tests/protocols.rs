@@ -132,7 +132,7 @@ async fn websocket_echo() -> std::net::SocketAddr {
 async fn websocket_upgrade_passes_through() {
     let echo = websocket_echo().await;
     let yaml = format!(
-        "listeners: [ {{ name: p, address: \"127.0.0.1:0\" }} ]\napis:\n  - {{ name: ws, base_path: /ws, upstream: {{ targets: [\"http://{echo}\"] }} }}\n"
+        "listeners: [ {{ name: p, address: \"127.0.0.1:0\" }} ]\nlimits: {{ header_read_timeout: 300ms }}\napis:\n  - {{ name: ws, base_path: /ws, upstream: {{ targets: [\"http://{echo}\"] }} }}\n"
     );
     let gw = TestGateway::start(&yaml).await;
     let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
@@ -152,6 +152,8 @@ async fn websocket_upgrade_passes_through() {
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: websocket"), "{head}");
+    // Longer than the header read timeout: an upgraded connection waits for no head.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     s.write_all(b"ping-frame-bytes").await.unwrap();
     let mut buf = [0u8; 16];
     tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))

@@ -59,9 +59,13 @@ impl HeadLines {
 /// Heads with too few line feeds to hold more than `limit` header lines are passed over
 /// without looking at their lines.
 pub(super) fn cut_complete_head(head: &[u8], limit: usize) -> Option<usize> {
-    // A request line, `limit` header lines and the blank line end in `limit + 2` line feeds; the
-    // start of one more header line needs at least one more.
-    if memchr::memchr_iter(b'\n', head).count() <= limit.saturating_add(2) {
+    // A request line and `limit` header lines take at least two bytes each (a character and
+    // a line feed), and a cut needs one byte more; most heads are shorter than that. Longer
+    // ones: a request line, `limit` header lines and the blank line end in `limit + 2` line
+    // feeds, and the start of one more header line needs at least one more.
+    if head.len() < limit.saturating_mul(2).saturating_add(3)
+        || memchr::memchr_iter(b'\n', head).count() <= limit.saturating_add(2)
+    {
         return None;
     }
     HeadLines::default().feed(head, limit)
@@ -86,6 +90,14 @@ mod tests {
     fn a_head_at_the_limit_is_not_cut() {
         assert_eq!(cut_complete_head(head(3, 0).as_bytes(), 3), None);
         assert_eq!(cut_complete_head(head(3, 4).as_bytes(), 3), None);
+    }
+
+    #[test]
+    fn the_shortest_head_over_the_limit_is_cut() {
+        // Two bytes per line: the length pre-check must not pass it over.
+        let h = "G\na\nb\nc\n\n";
+        assert_eq!(cut_complete_head(h.as_bytes(), 2), Some(6));
+        assert_eq!(cut_complete_head(h.as_bytes(), 3), None);
     }
 
     #[test]

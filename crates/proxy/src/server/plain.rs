@@ -16,9 +16,10 @@
 //! response has ended, every byte written was flushed). Connections that leave plain HTTP/1
 //! framing (HTTP/2, upgrades, CONNECT) stay with hyper to the end.
 //!
-//! Timeouts are those of hyper alone: hyper runs `header_read_timeout` from the moment a
-//! connection goes idle until the next head is complete. The idle state keeps that clock
-//! (`deadline`), and a new hyper connection must complete its first head by the same deadline.
+//! The header read timeout runs from the moment a connection starts waiting for a request head
+//! until the head is complete. The idle state keeps that clock (`deadline`), and a busy period
+//! must complete its first head by the same deadline and each later one within the timeout of
+//! its wait (see [`busy`]); hyper's own header timer is off on these connections.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -102,6 +103,11 @@ pub(super) async fn serve(
 
 /// Runs hyper on the connection. `Some(t)`: hyper was dropped because the connection has been
 /// idle since `t`; `None`: the connection is over.
+///
+/// The header read timeout is kept here, not by hyper (which would box and register a new timer
+/// for every request): one timer, armed whenever the connection starts waiting for a request
+/// head (the first at the idle state's deadline), closes the connection if no head completes
+/// in time.
 async fn busy(
     leased: Leased,
     conn: &Arc<ConnInfo>,
@@ -111,8 +117,7 @@ async fn busy(
     head_deadline: Instant,
 ) -> Option<Instant> {
     let flags: &FramingFlags = &conn.framing;
-    let heads_before = flags.heads();
-    let builder = builder(limits);
+    let builder = builder(limits, false);
     let hyper_conn = builder
         .serve_connection_with_upgrades(
             TokioIo::new(leased),
@@ -120,9 +125,11 @@ async fn busy(
         )
         .into_owned();
     tokio::pin!(hyper_conn);
-    let first_head = tokio::time::sleep_until(head_deadline);
-    tokio::pin!(first_head);
-    let mut waiting_for_head = true;
+    let head_timer = tokio::time::sleep_until(head_deadline);
+    tokio::pin!(head_timer);
+    // The number of heads seen when the timer was armed: it expires unanswered only if none
+    // has completed since. `None`: not armed.
+    let mut armed_at = Some(flags.heads());
     let mut stopping = false;
     // One timer per busy period, pushed back at each idle moment: moving a registered tokio
     // timer to a later deadline is a store, not a timer-wheel operation.
@@ -138,10 +145,11 @@ async fn busy(
     // state: at two extra polls per request, more than the rest of this loop.
     let mut just_polled = false;
     loop {
-        // Serve until the connection ends or holds nothing of a message any more.
+        // Serve until the connection ends, holds nothing of a message any more, or starts
+        // waiting for a head with the timer not armed for it.
         let served = poll_fn(|cx| {
             poll_phase(hyper_conn.as_mut(), cx, &mut just_polled, || {
-                flags.is_idle() && !stopping
+                (flags.is_idle() && !stopping) || needs_head_timer(flags, armed_at)
             })
         });
         tokio::select! {
@@ -150,25 +158,31 @@ async fn busy(
                 if let Some(result) = result {
                     return ended(result);
                 }
+                just_polled = true;
             }
             () = &mut stop, if !stopping => {
                 hyper_conn.as_mut().graceful_shutdown();
                 stopping = true;
                 continue;
             }
-            () = &mut first_head, if waiting_for_head => {
-                if flags.heads() == heads_before {
-                    // hyper's header_read_timeout, counted from when the connection went idle.
+            () = &mut head_timer, if armed_at.is_some() => {
+                if head_timed_out(flags, armed_at) {
                     return None;
                 }
-                waiting_for_head = false;
+                armed_at = None;
                 continue;
             }
         }
+        let now = Instant::now();
+        if needs_head_timer(flags, armed_at) {
+            armed_at = Some(flags.heads());
+            head_timer.as_mut().reset(now + limits.header_read_timeout);
+        }
+        if !flags.is_idle() || stopping {
+            continue;
+        }
         // Idle: give the client LINGER to send its next request before dropping hyper.
-        let since = Instant::now();
-        linger.as_mut().reset(since + LINGER);
-        just_polled = true;
+        linger.as_mut().reset(now + LINGER);
         let busy_again = poll_fn(|cx| {
             poll_phase(hyper_conn.as_mut(), cx, &mut just_polled, || {
                 !flags.is_idle()
@@ -180,17 +194,30 @@ async fn busy(
                 if let Some(result) = result {
                     return ended(result);
                 }
-                if flags.heads() != heads_before {
-                    waiting_for_head = false;
-                }
                 just_polled = true;
             }
             // An idle connection closes at once on shutdown, as hyper's graceful shutdown does.
             // (Only a connection not yet stopping gets here: one that is waits for hyper.)
             () = &mut stop, if !stopping => return None,
-            () = &mut linger => return Some(since),
+            () = &mut head_timer, if armed_at.is_some() => {
+                if head_timed_out(flags, armed_at) {
+                    return None;
+                }
+                armed_at = None;
+            }
+            () = &mut linger => return Some(now),
         }
     }
+}
+
+/// The connection waits for a head and the head timer is not armed for that wait.
+fn needs_head_timer(flags: &FramingFlags, armed_at: Option<u64>) -> bool {
+    flags.awaiting_head() && armed_at != Some(flags.heads())
+}
+
+/// At the head timer's expiry: the connection has waited for a head since it was armed.
+fn head_timed_out(flags: &FramingFlags, armed_at: Option<u64>) -> bool {
+    armed_at == Some(flags.heads()) && flags.awaiting_head()
 }
 
 /// One poll of a phase of [`busy`] over hyper's connection: `Ready(Some)` when the connection
