@@ -389,7 +389,7 @@ impl<T> ScanIo<T> {
 impl<T: AsyncWrite + Unpin> ScanIo<T> {
     /// Writes the refusal, after hyper's answers to the requests before the refused head, then
     /// closes like nginx's lingering close: the write side shut, what the client still sends
-    /// read and dropped (up to [`REFUSAL_DRAIN`]; hyper's header timeout, running on the cut
+    /// read and dropped (up to [`REFUSAL_DRAIN`]; the header read timeout, running on the cut
     /// head, bounds the time). Closing with unread bytes would reset the connection, and a reset
     /// can destroy the answer before the client reads it. `Ready(Ok)` with nothing read (the end
     /// of the stream for hyper) when done.
