@@ -340,6 +340,8 @@ struct Refusal {
     out: Bytes,
     shut_down: bool,
     drained: usize,
+    /// hyper's read, parked until its answers to the requests before the refused head are out.
+    parked_read: Option<Waker>,
 }
 
 /// Wraps a connection's IO and scans what is read.
@@ -350,9 +352,8 @@ pub struct ScanIo<T> {
     refuse: Option<Refuse>,
     /// The answer to a refused head being written; hyper reads the end of the stream once it
     /// is out and the client has stopped sending.
-    refusal: Option<Refusal>,
-    /// hyper's read, parked until its responses to the requests before the refused head are out.
-    parked_read: Option<Waker>,
+    /// Boxed: every idle connection holds a `ScanIo`, and almost none ever refuses a head.
+    refusal: Option<Box<Refusal>>,
 }
 
 impl<T> ScanIo<T> {
@@ -364,7 +365,6 @@ impl<T> ScanIo<T> {
             flags,
             refuse: None,
             refusal: None,
-            parked_read: None,
         }
     }
 
@@ -397,17 +397,17 @@ impl<T: AsyncWrite + Unpin> ScanIo<T> {
     where
         T: AsyncRead,
     {
+        let Some(refusal) = self.refusal.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
         let flags = &self.flags;
         if flags.heads() != flags.responses.load(Ordering::Relaxed)
             || flags.unflushed.load(Ordering::Relaxed)
         {
             // Woken by the flush that follows the last of those answers.
-            self.parked_read = Some(cx.waker().clone());
+            refusal.parked_read = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        let Some(refusal) = self.refusal.as_mut() else {
-            return Poll::Ready(Ok(()));
-        };
         let inner = &mut self.inner;
         while !refusal.out.is_empty() {
             match ready!(Pin::new(&mut *inner).poll_write(cx, &refusal.out))? {
@@ -462,11 +462,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for ScanIo<T> {
                     (State::Refused(line), Some(refuse)) => refuse(line),
                     _ => Bytes::new(),
                 };
-                this.refusal = Some(Refusal {
+                this.refusal = Some(Box::new(Refusal {
                     out: answer,
                     shut_down: false,
                     drained: 0,
-                });
+                    parked_read: None,
+                }));
                 // Nothing of this read for hyper: the refusal goes out now (or is parked).
                 if cut == 0 {
                     return this.poll_refusal(cx);
@@ -490,7 +491,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ScanIo<T> {
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
         if let Poll::Ready(Ok(())) = poll {
             self.flags.unflushed.store(false, Ordering::Relaxed);
-            if let Some(read) = self.parked_read.take() {
+            if let Some(read) = self.refusal.as_mut().and_then(|r| r.parked_read.take()) {
                 read.wake();
             }
         }

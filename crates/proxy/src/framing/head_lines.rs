@@ -13,8 +13,9 @@
 pub(super) struct HeadLines {
     /// The request line has ended.
     request_line_done: bool,
-    /// Header lines ended so far.
-    lines: usize,
+    /// Header lines ended so far (`u32`: a head holds far fewer, and every idle connection
+    /// keeps this counter).
+    lines: u32,
     /// The current line has bytes other than `\r`.
     line_has_content: bool,
     /// The next byte starts a line.
@@ -29,7 +30,7 @@ impl HeadLines {
         while pos < data.len() {
             if self.at_line_start
                 && self.request_line_done
-                && self.lines >= limit
+                && usize::try_from(self.lines).is_ok_and(|n| n >= limit)
                 && !matches!(data[pos], b'\r' | b'\n')
             {
                 return Some(pos);
@@ -42,7 +43,7 @@ impl HeadLines {
             let line = &data[pos..pos + i];
             if self.line_has_content || line.iter().any(|&b| b != b'\r') {
                 if self.request_line_done {
-                    self.lines += 1;
+                    self.lines = self.lines.saturating_add(1);
                 } else {
                     self.request_line_done = true;
                 }
