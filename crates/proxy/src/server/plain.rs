@@ -49,55 +49,61 @@ type Io = ScanIo<TcpStream>;
 
 /// Serves one plain connection until the client or hyper closes it, a timeout ends it, or the
 /// listener drains.
-pub(super) async fn serve(
+///
+/// Not an `async fn`: its arguments would stay in the idle task's future next to what is made
+/// of them (the connection's `ConnInfo` by value beside its `Arc`, a second copy of the limits),
+/// and every idle connection holds that future.
+pub(super) fn serve(
     stream: TcpStream,
     conn: ConnInfo,
     gateway: Arc<Gateway>,
     limits: EdgeLimits,
     mut drain: Drain,
-) {
+) -> impl Future<Output = ()> + Send + 'static {
     // One per connection, across its busy periods (what is cached in it, e.g. the peer's
     // header text, survives hyper being dropped).
     let conn = Arc::new(conn);
-    let flags = conn.framing.clone();
     let home: Arc<Mutex<Option<Io>>> = Arc::new(Mutex::new(None));
     let mut io = scan_io(stream, &gateway, &conn, &limits);
-    // When the connection last went idle (here: when it was accepted).
-    let mut idle_since = Instant::now();
-    loop {
-        let deadline = idle_since + limits.header_read_timeout;
-        // `peek` rather than `readable`: it sees through stale readiness and resolves only
-        // once a byte (or the end of the stream) is really there.
-        let mut first = [0u8; 1];
-        tokio::select! {
-            biased;
-            () = drain.stopping() => return,
-            peeked = io.get_ref().peek(&mut first) => match peeked {
-                // The client closed an idle connection: so do we, as hyper would.
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            },
-            () = tokio::time::sleep_until(deadline) => return,
+    async move {
+        let flags = &conn.framing;
+        // When the connection last went idle (here: when it was accepted).
+        let mut idle_since = Instant::now();
+        loop {
+            let deadline = idle_since + limits.header_read_timeout;
+            // `peek` rather than `readable`: it sees through stale readiness and resolves only
+            // once a byte (or the end of the stream) is really there.
+            let mut first = [0u8; 1];
+            tokio::select! {
+                biased;
+                () = drain.stopping() => return,
+                peeked = io.get_ref().peek(&mut first) => match peeked {
+                    // The client closed an idle connection: so do we, as hyper would.
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                () = tokio::time::sleep_until(deadline) => return,
+            }
+            let heads_before = flags.heads();
+            let leased = Leased {
+                io: Some(io),
+                home: home.clone(),
+            };
+            // Boxed: hyper's connection is large and must not be part of the idle task.
+            let busy = Box::pin(busy(leased, &conn, &gateway, &limits, &mut drain, deadline));
+            match busy.await {
+                // The idle clock restarts only when a request was served; bytes that did not
+                // complete a head do not buy more time.
+                Some(since) if flags.heads() != heads_before => idle_since = since,
+                Some(_) => {}
+                None => return,
+            }
+            // hyper was dropped; the socket went back home.
+            let Some(back) = home.lock().take() else {
+                return;
+            };
+            io = back;
         }
-        let heads_before = flags.heads();
-        let leased = Leased {
-            io: Some(io),
-            home: home.clone(),
-        };
-        // Boxed: hyper's connection is large and must not be part of the idle task.
-        let busy = Box::pin(busy(leased, &conn, &gateway, &limits, &mut drain, deadline));
-        match busy.await {
-            // The idle clock restarts only when a request was served; bytes that did not
-            // complete a head do not buy more time.
-            Some(since) if flags.heads() != heads_before => idle_since = since,
-            Some(_) => {}
-            None => return,
-        }
-        // hyper was dropped; the socket went back home.
-        let Some(back) = home.lock().take() else {
-            return;
-        };
-        io = back;
     }
 }
 
