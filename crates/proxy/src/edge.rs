@@ -6,6 +6,13 @@ use http::{HeaderMap, header};
 use portcullis_config::EdgeLimits;
 use portcullis_core::GatewayError;
 
+/// The refusal of a head with more than `limits.max_headers` fields (also answered by the
+/// framing scanner, for heads hyper never parses: see `handler::refused_head`).
+pub fn too_many_headers(limits: &EdgeLimits) -> GatewayError {
+    GatewayError::headers_too_large()
+        .with_detail(format!("more than {} header fields", limits.max_headers))
+}
+
 /// Checks one request head against the edge limits.
 pub fn check_head(
     uri_len: usize,
@@ -20,8 +27,7 @@ pub fn check_head(
         )));
     }
     if headers.len() > limits.max_headers {
-        return Err(GatewayError::headers_too_large()
-            .with_detail(format!("more than {} header fields", limits.max_headers)));
+        return Err(too_many_headers(limits));
     }
     let mut total = 0usize;
     for (name, value) in headers {

@@ -101,7 +101,12 @@ impl FramingFlags {
     pub fn is_idle(&self) -> bool {
         !self.sticky.load(Ordering::Relaxed)
             && self.at_boundary.load(Ordering::Relaxed)
-            && !self.unflushed.load(Ordering::Relaxed)
+            && self.answered()
+    }
+
+    /// Every head seen has had its response end, and everything written has been flushed.
+    fn answered(&self) -> bool {
+        !self.unflushed.load(Ordering::Relaxed)
             && self.heads.load(Ordering::Relaxed) == self.responses.load(Ordering::Relaxed)
     }
 }
@@ -261,7 +266,6 @@ impl Scanner {
             return State::Head(Vec::new());
         };
         if request_line.starts_with(b"PRI * HTTP/2.0") {
-            flags.headless.store(true, Ordering::Relaxed);
             return State::Off;
         }
         self.heads += 1;
@@ -400,10 +404,7 @@ impl<T: AsyncWrite + Unpin> ScanIo<T> {
         let Some(refusal) = self.refusal.as_mut() else {
             return Poll::Ready(Ok(()));
         };
-        let flags = &self.flags;
-        if flags.heads() != flags.responses.load(Ordering::Relaxed)
-            || flags.unflushed.load(Ordering::Relaxed)
-        {
+        if !self.flags.answered() {
             // Woken by the flush that follows the last of those answers.
             refusal.parked_read = Some(cx.waker().clone());
             return Poll::Pending;

@@ -27,7 +27,7 @@ use portcullis_policy::{
 
 use crate::api_metrics::ApiMetrics;
 use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
-use crate::edge::check_head;
+use crate::edge::{check_head, too_many_headers};
 use crate::errors::{error_response, http1_bytes};
 use crate::forwarding::{
     X_REQUEST_ID, acceptable_request_id, client_ip, peer_header, peer_trusted, set_forwarding,
@@ -602,12 +602,7 @@ pub fn refused_head(gw: &Gateway, conn: &ConnInfo, request_line: &[u8]) -> Bytes
         let path = target.split(|&b| b == b'?').next().unwrap_or_default();
         rec.path = String::from_utf8_lossy(path).chars().take(256).collect();
     }
-    let err = GatewayError::headers_too_large()
-        .with_detail(format!(
-            "more than {} header fields",
-            runtime.snapshot.limits.max_headers
-        ))
-        .closing_connection();
+    let err = too_many_headers(&runtime.snapshot.limits).closing_connection();
     let bytes = http1_bytes(&error_response(&err, &request_id));
     rec.status = err.status().as_u16();
     rec.code = Some(err.code());
