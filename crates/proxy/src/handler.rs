@@ -37,7 +37,7 @@ use crate::framing::FramingFlags;
 use crate::gateway::Gateway;
 use crate::normalize::normalize_path;
 use crate::observe::{LogRecord, Observer, millis};
-use crate::upstream::UpstreamGroup;
+use crate::upstream::{ResponseBody, UpstreamGroup};
 
 /// What the listener knows about the connection.
 #[derive(Debug, Clone)]
@@ -246,7 +246,17 @@ pub async fn handle(
                 host: host.as_ref(),
                 request_id: &request_id_value,
             };
-            let result = forward(&mut ex, &target, client_upgrade).await;
+            // Prepared, sent and answered in three steps rather than one `async fn`: a
+            // wrapping future would copy the upstream call's (kilobytes) once more.
+            let result = match upstream_request(&mut ex, &target, client_upgrade.is_some()) {
+                Ok((up, replay)) => target
+                    .group
+                    .send(up, replay)
+                    .await
+                    .map_err(|e| e.to_gateway_error())
+                    .map(|resp| client_response(resp, conn, client_upgrade)),
+                Err(err) => Err(err),
+            };
             rec.upstream_ms = Some(millis(up_start.elapsed()));
             upstream_answered = result.is_ok();
             result.map_err(|e| {
@@ -452,14 +462,15 @@ struct Target<'a> {
     request_id: &'a HeaderValue,
 }
 
-/// Sends the exchange's request upstream; bridges WebSocket upgrades.
-async fn forward(
+/// The request to send upstream, made of the exchange's (its headers and body are taken), and
+/// the complete body to resend on a retry when the body was buffered.
+fn upstream_request(
     ex: &mut Exchange,
     target: &Target<'_>,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
-) -> Result<Response<Body>, GatewayError> {
+    upgrading: bool,
+) -> Result<(Request<Body>, Option<Bytes>), GatewayError> {
     let Target {
-        group,
+        group: _,
         api,
         conn,
         peer_is_trusted,
@@ -486,7 +497,7 @@ async fn forward(
         }
     };
     let mut headers = std::mem::take(&mut ex.request.headers);
-    strip_hop_by_hop(&mut headers, client_upgrade.is_some());
+    strip_hop_by_hop(&mut headers, upgrading);
     headers.remove(header::HOST);
     set_forwarding(
         &mut headers,
@@ -524,10 +535,16 @@ async fn forward(
     *up.method_mut() = ex.request.method.clone();
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
-    let mut resp = group
-        .send(up, replay)
-        .await
-        .map_err(|e| e.to_gateway_error())?;
+    Ok((up, replay))
+}
+
+/// The upstream's response as the client gets it (hop-by-hop headers stripped); a 101 to an
+/// upgrade request bridges the two upgraded connections.
+fn client_response(
+    mut resp: Response<ResponseBody>,
+    conn: &ConnInfo,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<Body> {
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade
     {
@@ -536,14 +553,11 @@ async fn forward(
         tokio::spawn(bridge(client_upgrade, hyper::upgrade::on(&mut resp)));
         let (mut parts, _) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers, true);
-        return Ok(Response::from_parts(parts, full(Bytes::new())));
+        return Response::from_parts(parts, full(Bytes::new()));
     }
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
-    Ok(Response::from_parts(
-        parts,
-        body.map_err(Into::into).boxed_unsync(),
-    ))
+    Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
 }
 
 /// Copies bytes both ways between the upgraded client and upstream connections.

@@ -105,32 +105,6 @@ impl UpstreamGroup {
         req: Request<Body>,
         replay: Option<Bytes>,
     ) -> Result<Response<ResponseBody>, UpstreamError> {
-        let current = AtomicUsize::new(usize::MAX);
-        let attempt = self.send_with_retries(req, replay, &current);
-        match tokio::time::timeout(self.spec.request_timeout, attempt).await {
-            Ok(result) => result,
-            Err(_) => {
-                count_error("timeout");
-                let origin = self
-                    .targets
-                    .get(current.load(Ordering::Relaxed))
-                    .map_or("-", |t| t.state.origin());
-                tracing::warn!(
-                    target_origin = origin,
-                    timeout_ms = self.spec.request_timeout.as_millis(),
-                    "upstream gave no response headers within the request timeout"
-                );
-                Err(UpstreamError::Timeout)
-            }
-        }
-    }
-
-    async fn send_with_retries(
-        &self,
-        req: Request<Body>,
-        replay: Option<Bytes>,
-        current: &AtomicUsize,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
         let n = self.targets.len();
         if n == 0 {
             return Err(UpstreamError::Unavailable);
@@ -156,6 +130,11 @@ impl UpstreamGroup {
         // Health data lags reality, and a request that may succeed beats a certain 502.
         let panic = !self.targets.iter().any(|t| t.state.is_available(now));
 
+        // One deadline for the whole call; each attempt gets what is left of it. The attempts
+        // are this future's only waits, so that bounds the call. (One future with its own
+        // timers rather than a `Timeout` around it: every wrapping layer copies the whole
+        // request future once more per request.)
+        let deadline = tokio::time::Instant::now() + self.spec.request_timeout;
         let mut attempts = 0;
         let mut last = UpstreamError::Unavailable;
         for offset in 0..n {
@@ -175,8 +154,16 @@ impl UpstreamGroup {
             };
             let req = prepare(target, head, body)?;
             attempts += 1;
-            current.store(index, Ordering::Relaxed);
-            match target.pool.send(req).await {
+            let Ok(sent) = tokio::time::timeout_at(deadline, target.pool.send(req)).await else {
+                count_error("timeout");
+                tracing::warn!(
+                    target_origin = target.state.origin(),
+                    timeout_ms = self.spec.request_timeout.as_millis(),
+                    "upstream gave no response headers within the request timeout"
+                );
+                return Err(UpstreamError::Timeout);
+            };
+            match sent {
                 Ok(response) => {
                     target.state.record_success();
                     return Ok(response);
