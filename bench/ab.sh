@@ -84,6 +84,10 @@ for s in $SCENARIOS; do
         key_a=$("$A" keys create --config "$WORK/${s}a.yaml" --app bench 2>/dev/null | tail -1)
         key_b=$("$B" keys create --config "$WORK/${s}b.yaml" --app bench 2>/dev/null | tail -1)
         sleep 2 # the key index follows the store
+        for k in "$port $key_a" "$((port + 1)) $key_b"; do
+            code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: ${k#* }" "http://127.0.0.1:${k%% *}/")
+            [[ $code == 200 ]] || die "gateway on port ${k%% *} answered $code with its API key"
+        done
     fi
     [[ $s == threat ]] && LUA="$HERE/post_body.lua" PATH_=/orders
     : >"$WORK/$s.a" && : >"$WORK/$s.b"
