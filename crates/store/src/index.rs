@@ -10,7 +10,6 @@
 //! the stored key, and steering the hash towards a target would need a preimage attack on
 //! HMAC-SHA256 under a key the attacker does not have. The plaintext key itself is never compared with anything.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -19,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::Keyring;
 use crate::model::{AppStatus, CredentialEntry, DeveloperStatus, KeyStatus};
-use crate::secret::KeyHash;
+use crate::secret::KeyHashMap;
 
 /// Result of checking a presented key. Every refusal carries the entry so the gateway can log
 /// *which* key was refused (by prefix) and why, while answering the client uniformly.
@@ -67,7 +66,7 @@ impl KeyLookup {
 struct Snapshot {
     /// Change-log seq the snapshot is at least as new as; -1 before the first load.
     seq: i64,
-    by_hash: HashMap<KeyHash, Arc<CredentialEntry>>,
+    by_hash: KeyHashMap<Arc<CredentialEntry>>,
 }
 
 /// Lock-free, atomically replaced map from key hash to credential.
@@ -104,7 +103,7 @@ impl KeyIndex {
             keyring: OnceLock::new(),
             current: ArcSwap::from_pointee(Snapshot {
                 seq: -1,
-                by_hash: HashMap::new(),
+                by_hash: KeyHashMap::default(),
             }),
             seq_tx: watch::channel(-1).0,
         }
@@ -152,7 +151,7 @@ impl KeyIndex {
     /// loaded, so the snapshot is at least as new as the seq it claims. An older seq than the
     /// current one is ignored, so a slow reload cannot roll the index back.
     pub fn publish(&self, entries: Vec<CredentialEntry>, seq: i64) -> bool {
-        let by_hash: HashMap<_, _> = entries
+        let by_hash: KeyHashMap<_> = entries
             .into_iter()
             .map(|e| (e.key_hash, Arc::new(e)))
             .collect();
