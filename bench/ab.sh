@@ -46,16 +46,10 @@ taskset -c 1 nginx -p "$WORK" -c "$WORK/upstream.conf" -e "$WORK/upstream.startu
 STARTED_PIDS+=($!)
 wait_http $UP_PORT $! || die "upstream did not start"
 
-# Starts binary $2 as gateway $1 on port $3 with template $4; its pid goes to STARTED.
-start() {
-    local conf="$WORK/$1.yaml"
-    render "$HERE/conf/$4" "$conf" DIR="$WORK" NAME="$1" PORT="$3" ADMIN_PORT=$(($3 + 10)) \
+# Renders the config of gateway $1 (port $2, template $3).
+render_gateway() {
+    render "$HERE/conf/$3" "$WORK/$1.yaml" DIR="$WORK" NAME="$1" PORT="$2" ADMIN_PORT=$(($2 + 10)) \
         UPSTREAM_PORT=$UP_PORT HEADER_READ_TIMEOUT=10s
-    PORTCULLIS_WORKERS=1 PORTCULLIS_LOG=warn taskset -c 1 "$2" serve --config "$conf" \
-        >/dev/null 2>"$WORK/$1.stderr" &
-    STARTED_PIDS+=($!)
-    STARTED=$!
-    wait_http "$3" "$STARTED" || die "gateway $1 did not start: $(tail -5 "$WORK/$1.stderr")"
 }
 
 # One wrk run against port $1 with header $2 and wrk options; prints "req/s CPU-µs/req" of pid $3.
@@ -77,13 +71,16 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 printf '| scenario | A req/s | B req/s | B ÷ A | A CPU-µs/req | B CPU-µs/req | B ÷ A |\n|---|---|---|---|---|---|---|\n' >"$WORK/table"
 for s in $SCENARIOS; do
     port=${BASE_PORT[$s]}
-    start "${s}a" "$A" "$port" "${TEMPLATE[$s]}" && pid_a=$STARTED
-    start "${s}b" "$B" $((port + 1)) "${TEMPLATE[$s]}" && pid_b=$STARTED
+    render_gateway "${s}a" "$port" "${TEMPLATE[$s]}"
+    render_gateway "${s}b" $((port + 1)) "${TEMPLATE[$s]}"
+    if [[ $s == policies ]]; then
+        key_a=$(create_api_key "$A" "$WORK/${s}a.yaml" "$WORK/keys.stderr")
+        key_b=$(create_api_key "$B" "$WORK/${s}b.yaml" "$WORK/keys.stderr")
+    fi
+    launch_gateway "$A" "$WORK/${s}a.yaml" "$port" /dev/null "$WORK/${s}a.stderr" && pid_a=$LAUNCHED_PID
+    launch_gateway "$B" "$WORK/${s}b.yaml" $((port + 1)) /dev/null "$WORK/${s}b.stderr" && pid_b=$LAUNCHED_PID
     header="" LUA="" PATH_=/
     if [[ $s == policies ]]; then
-        key_a=$("$A" keys create --config "$WORK/${s}a.yaml" --app bench 2>/dev/null | tail -1)
-        key_b=$("$B" keys create --config "$WORK/${s}b.yaml" --app bench 2>/dev/null | tail -1)
-        sleep 2 # the key index follows the store
         for k in "$port $key_a" "$((port + 1)) $key_b"; do
             code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: ${k#* }" "http://127.0.0.1:${k%% *}/")
             [[ $code == 200 ]] || die "gateway on port ${k%% *} answered $code with its API key"

@@ -80,8 +80,7 @@ render_gateway() { # name template port
 }
 render_gateway plain gateway-plain.yaml $GW_PORT
 render_gateway policies gateway-policies.yaml $POL_PORT
-API_KEY=$("$PORTCULLIS_BIN" keys create --config "$WORK/policies.yaml" --app bench 2>>"$WORK/keys.stderr" | tail -1)
-[[ -n $API_KEY ]] || die "could not create an API key: $(cat "$WORK/keys.stderr")"
+API_KEY=$(create_api_key "$PORTCULLIS_BIN" "$WORK/policies.yaml" "$WORK/keys.stderr")
 # The nginx proxy as one process (no master), so valgrind follows the process that works.
 render "$HERE/conf/proxy.nginx.conf" "$WORK/proxy.conf" DIR="$WORK" UPSTREAM_PORT=$UP_PORT NGINX_PROXY_PORT=$NGX_PORT
 sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$WORK/proxy.conf"

@@ -123,6 +123,25 @@ render() {
 
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
+# Starts gateway binary $1 on config $2 the way every scenario runs it (one worker, on CPU 1)
+# and waits until it answers on port $3; stdout is appended to $4, stderr goes to $5. Sets
+# LAUNCHED_PID.
+launch_gateway() { # binary config port stdout stderr
+    PORTCULLIS_WORKERS=1 PORTCULLIS_LOG=warn taskset -c 1 "$1" serve --config "$2" >>"$4" 2>"$5" &
+    LAUNCHED_PID=$!
+    STARTED_PIDS+=("$LAUNCHED_PID")
+    wait_http "$3" "$LAUNCHED_PID" || die "gateway on port $3 did not start: $(tail -5 "$5")"
+}
+
+# Creates an API key in the store of config $2 with binary $1 (before the gateway starts, so its
+# key index holds the key from the start) and prints it; $3 collects the command's stderr.
+create_api_key() { # binary config stderr
+    local key
+    key=$("$1" keys create --config "$2" --app bench 2>>"$3" | tail -1)
+    [[ -n $key ]] || die "could not create an API key: $(cat "$3")"
+    echo "$key"
+}
+
 # Waits until an HTTP server answers on 127.0.0.1:port (any status), at most 20 s.
 wait_http() {
     local port=$1 pid=$2 i

@@ -107,12 +107,8 @@ render_gateway() { # name template port header-read-timeout [KEY=VALUE...]
 }
 
 start_gateway() { # name port [stdout]
-    local name=$1 out=${3:-/dev/null}
-    PORTCULLIS_WORKERS=1 PORTCULLIS_LOG=warn taskset -c 1 "$PORTCULLIS_BIN" serve --config "$WORK/$name.yaml" \
-        >>"$out" 2>"$WORK/$name.stderr" &
-    STARTED_PIDS+=($!)
-    eval "${name^^}_PID=$!"
-    wait_http "$2" "$!" || die "gateway $name did not start: $(tail -5 "$WORK/$name.stderr")"
+    launch_gateway "$PORTCULLIS_BIN" "$WORK/$1.yaml" "$2" "${3:-/dev/null}" "$WORK/$1.stderr"
+    eval "${1^^}_PID=$LAUNCHED_PID"
 }
 
 log "starting upstream, nginx proxy and gateways (all on CPU 1)"
@@ -128,8 +124,7 @@ if [[ $FLOOR == 1 ]]; then
 fi
 # The key is created before S3 starts, so its in-memory key index holds it from the start.
 render_gateway s3 gateway-policies.yaml $S3_PORT 10s
-API_KEY=$("$PORTCULLIS_BIN" keys create --config "$WORK/s3.yaml" --app bench 2>>"$WORK/keys.stderr" | tail -1)
-[[ -n $API_KEY ]] || die "could not create an API key: $(cat "$WORK/keys.stderr")"
+API_KEY=$(create_api_key "$PORTCULLIS_BIN" "$WORK/s3.yaml" "$WORK/keys.stderr")
 S3_LOG="$WORK/s3-access.log"
 start_gateway s3 $S3_PORT "$S3_LOG"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $API_KEY" "http://127.0.0.1:$S3_PORT/")
