@@ -25,7 +25,8 @@
 # CONC=32, IDLE_CONNS=10000, SETTLE=2, PART=all|instructions|memory, GATEWAY_ENV (extra
 # environment for the gateway process only, e.g. an LD_PRELOAD allocator to compare),
 # CALLGRIND_DIR (keep the callgrind files there, for `callgrind_annotate`; else they go with
-# the run's temporary directory).
+# the run's temporary directory), THREAT=1 (also the 10 KB JSON POST of run.sh's S2P and S5:
+# the plain proxy and the three body checks, TN1=500 and TN2=2500 requests).
 # While iterating on a change, `cargo build --profile profiling -p portcullis` builds in a
 # minute or two (no fat LTO) and PORTCULLIS_BIN=$CARGO_TARGET_DIR/profiling/portcullis
 # measures it; compare before/after with the same profile.
@@ -37,10 +38,12 @@ REPO=$(cd "$HERE/.." && pwd)
 source "$HERE/lib.sh"
 
 N1=${N1:-2000} N2=${N2:-10000} CONC=${CONC:-32} IDLE_CONNS=${IDLE_CONNS:-10000} SETTLE=${SETTLE:-2}
-PART=${PART:-all}
+PART=${PART:-all} THREAT=${THREAT:-0} TN1=${TN1:-500} TN2=${TN2:-2500}
+# What h2load sends: the path, and for the POST scenarios its extra arguments (body, type).
+REQ_PATH=/ POST_ARGS=()
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
-UP_PORT=18580 NGX_PORT=18581 GW_PORT=18582 POL_PORT=18583 SH_PORT=18584
-for p in $UP_PORT $NGX_PORT $SH_PORT $GW_PORT $POL_PORT $((GW_PORT + 10)) $((POL_PORT + 10)); do
+UP_PORT=18580 NGX_PORT=18581 GW_PORT=18582 POL_PORT=18583 SH_PORT=18584 THREAT_PORT=18585
+for p in $UP_PORT $NGX_PORT $SH_PORT $GW_PORT $POL_PORT $THREAT_PORT $((GW_PORT + 10)) $((POL_PORT + 10)) $((THREAT_PORT + 10)); do
     port_free "$p" || die "port $p is in use"
 done
 command -v valgrind >/dev/null || apt_install valgrind
@@ -80,6 +83,11 @@ render_gateway() { # name template port
 }
 render_gateway plain gateway-plain.yaml $GW_PORT
 render_gateway policies gateway-policies.yaml $POL_PORT
+if [[ $THREAT == 1 ]]; then
+    # S5 of run.sh: the three body checks on the criterion bench's order and contract.
+    cp "$REPO/crates/threat/benches/data/orders-openapi.yaml" "$WORK/orders-openapi.yaml"
+    render_gateway threat gateway-threat.yaml $THREAT_PORT
+fi
 API_KEY=$(create_api_key "$PORTCULLIS_BIN" "$WORK/policies.yaml" "$WORK/keys.stderr")
 # The nginx proxy as one process (no master), so valgrind follows the process that works.
 render "$HERE/conf/proxy.nginx.conf" "$WORK/proxy.conf" DIR="$WORK" UPSTREAM_PORT=$UP_PORT NGINX_PROXY_PORT=$NGX_PORT
@@ -119,9 +127,9 @@ instr_run() { # name port n header cmd...
     local name=$1 port=$2 n=$3 hdr=$4 out="${CALLGRIND_DIR:-$WORK}/$1-$3.callgrind"
     shift 4
     start "$name" "$port" valgrind --tool=callgrind --callgrind-out-file="$out" "$@"
-    local args=(--h1 -t1 -c"$CONC" -n"$n")
+    local args=(--h1 -t1 -c"$CONC" -n"$n" "${POST_ARGS[@]}")
     [[ -n $hdr ]] && args+=(-H "$hdr")
-    h2load "${args[@]}" "http://127.0.0.1:$port/" >"$WORK/$name-$n.h2load"
+    h2load "${args[@]}" "http://127.0.0.1:$port$REQ_PATH" >"$WORK/$name-$n.h2load"
     grep -q "succeeded, 0 failed, 0 errored" "$WORK/$name-$n.h2load" \
         || grep -q " $n succeeded" "$WORK/$name-$n.h2load" \
         || log "warning: $name-$n: $(grep 'requests:' "$WORK/$name-$n.h2load")"
@@ -130,12 +138,12 @@ instr_run() { # name port n header cmd...
 }
 
 instructions() { # label name port header cmd...
-    local label=$1 name=$2 port=$3 hdr=$4 i1 i2
+    local label=$1 name=$2 port=$3 hdr=$4 i1 i2 n1=${RUN_N1:-$N1} n2=${RUN_N2:-$N2}
     shift 4
-    i1=$(instr_run "$name" "$port" "$N1" "$hdr" "$@")
-    i2=$(instr_run "$name" "$port" "$N2" "$hdr" "$@")
+    i1=$(instr_run "$name" "$port" "$n1" "$hdr" "$@")
+    i2=$(instr_run "$name" "$port" "$n2" "$hdr" "$@")
     printf '| %s | %s | %s | **%s** |\n' "$label" "$i1" "$i2" \
-        "$(awk -v a="$i1" -v b="$i2" -v n1="$N1" -v n2="$N2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
+        "$(awk -v a="$i1" -v b="$i2" -v n1="$n1" -v n2="$n2" 'BEGIN { printf "%.0f", (b - a) / (n2 - n1) }')"
 }
 
 if [[ $PART == all || $PART == instructions ]]; then
@@ -153,6 +161,20 @@ if [[ $PART == all || $PART == instructions ]]; then
     # shellcheck disable=SC2046
     instructions "Portcullis + verify-api-key + spike-arrest + access log" policies $POL_PORT \
         "x-api-key: $API_KEY" $(gateway_cmd policies)
+    if [[ $THREAT == 1 ]]; then
+        # The plain proxy and the three checks on the same POST: their difference is what the
+        # checks cost inside the gateway (compare crates/threat/benches/three_checks.rs).
+        REQ_PATH=/orders RUN_N1=$TN1 RUN_N2=$TN2
+        POST_ARGS=(-d "$REPO/crates/threat/benches/data/order-10k.json" -H "content-type: application/json")
+        # shellcheck disable=SC2046
+        instructions "Portcullis, plain proxy, POST 10 KB JSON ($TN1 and $TN2 requests)" post $GW_PORT "" \
+            $(gateway_cmd plain)
+        # shellcheck disable=SC2046
+        instructions "Portcullis + the three body checks, same POST" threat $THREAT_PORT "" \
+            $(gateway_cmd threat)
+        REQ_PATH=/ POST_ARGS=()
+        unset RUN_N1 RUN_N2
+    fi
     echo
 fi
 

@@ -10,6 +10,8 @@
 //! [`MAX_DECODE_ROUNDS`] times, and each step only ever shrinks or keeps the length (NFKC can
 //! grow text, so its output is cut again).
 
+use std::sync::LazyLock;
+
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// How many times percent and entity decoding are repeated (catches `%2527`, `&amp;lt;`).
@@ -153,17 +155,17 @@ pub fn views_into(raw: &str, max_len: usize, out: &mut Views) {
     let raw = truncate(raw, max_len);
     let raw_bytes = ByteSet::of(raw);
     let plain = !raw_bytes.any(ByteSet::ESCAPE)
-        && (!raw_bytes.any(ByteSet::NON_ASCII) || is_nfkc_quick(raw.chars()) == IsNormalized::Yes);
-    let url_encoded = if plain {
+        && (!raw_bytes.any(ByteSet::NON_ASCII) || nfkc_quick_yes(raw));
+    let (url_encoded, decoded_bytes) = if plain {
         out.decoded.clear();
         out.decoded.push_str(raw);
-        false
+        (false, raw_bytes)
     } else {
         let (decoded, url_encoded) = decode(raw, max_len);
         out.decoded = decoded;
-        url_encoded
+        (url_encoded, ByteSet::of(&out.decoded))
     };
-    derive_views(url_encoded, true, out);
+    derive_views(url_encoded, decoded_bytes, true, out);
 }
 
 /// Percent and entity decoding (repeated), escapes, NFKC and NUL removal: the decoded value,
@@ -187,14 +189,21 @@ fn decode(raw: &str, max_len: usize) -> (String, bool) {
         let n: String = cur.nfkc().collect();
         truncate(&n, max_len.saturating_mul(2)).to_owned()
     };
-    (cur.chars().filter(|c| *c != '\0').collect(), url_encoded)
+    let cur = if cur.contains('\0') {
+        cur.chars().filter(|c| *c != '\0').collect()
+    } else {
+        cur
+    };
+    (cur, url_encoded)
 }
 
 /// Fills `text`, `sql`, `path` and `shell` from `out.decoded`, reusing the buffers. With
 /// `shortcuts`, a class transformation is skipped when the text holds nothing it acts on (it
 /// would return the text unchanged: `collapse_ws` is idempotent on `text`, which it produced);
 /// `shortcuts_change_nothing` checks that against `shortcuts = false`.
-fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
+///
+/// `decoded_bytes` is `ByteSet::of(&out.decoded)`.
+fn derive_views(url_encoded: bool, decoded_bytes: ByteSet, shortcuts: bool, out: &mut Views) {
     let Views {
         text,
         sql,
@@ -204,7 +213,6 @@ fn derive_views(url_encoded: bool, shortcuts: bool, out: &mut Views) {
         text_bytes,
         same,
     } = out;
-    let decoded_bytes = ByteSet::of(decoded);
     let bytes = if !decoded_bytes.any(ByteSet::NON_ASCII) {
         // ASCII with single spaces only: `text` is `decoded` lower-cased, and lower-casing
         // changes letters only, which no byte class holds, so the classes are the same.
@@ -313,7 +321,7 @@ fn lower_collapse_unicode(raw: &str, raw_bytes: ByteSet, out: &mut String) {
         return;
     }
     out.reserve(raw.len());
-    if !raw_bytes.any(ByteSet::CONTROL_SPACE) && !raw.contains("  ") {
+    if !raw_bytes.any(ByteSet::CONTROL_SPACE) && !has_double_space(raw) {
         lower_collapse_plain_spacing(raw, out);
         return;
     }
@@ -361,10 +369,7 @@ fn lower_collapse_unicode(raw: &str, raw_bytes: ByteSet, out: &mut String) {
 fn lower_collapse_plain_spacing(raw: &str, out: &mut String) {
     let mut rest = raw;
     while !rest.is_empty() {
-        let n = rest
-            .bytes()
-            .position(|b| !b.is_ascii())
-            .unwrap_or(rest.len());
+        let n = first_non_ascii(rest.as_bytes()).unwrap_or(rest.len());
         let mut run = &rest[..n];
         if run.starts_with(' ') && out.ends_with(' ') {
             run = &run[1..];
@@ -395,7 +400,7 @@ fn lower_collapse_ascii(raw: &str, raw_bytes: ByteSet, out: &mut String) -> bool
     out.clear();
     // Most values hold no white space but single spaces: then collapsing changes nothing and
     // this is a copy and a lower-casing of the whole buffer.
-    let plain_spacing = !raw_bytes.any(ByteSet::CONTROL_SPACE) && !raw.contains("  ");
+    let plain_spacing = !raw_bytes.any(ByteSet::CONTROL_SPACE) && !has_double_space(raw);
     if plain_spacing {
         out.push_str(raw);
         out.make_ascii_lowercase();
@@ -424,6 +429,58 @@ fn lower_collapse_ascii(raw: &str, raw_bytes: ByteSet, out: &mut String) -> bool
         }
     }
     false
+}
+
+/// Whether NFKC's quick check answers a plain yes for `s` (it is normalised already). Only the
+/// runs of non-ASCII characters are checked: an ASCII character is normalised and of
+/// combining class 0, so the check restarts after each one exactly as it starts on a run, and
+/// decoding prose character by character cost more than the rest of its decoding.
+/// `nfkc_quick_check_by_runs_agrees` compares it with the whole-string check.
+fn nfkc_quick_yes(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut at = 0;
+    while let Some(n) = first_non_ascii(&b[at..]) {
+        let start = at + n;
+        // UTF-8 encodes every non-ASCII character in bytes >= 0x80 only, so the run ends on a
+        // character boundary.
+        let end = b[start..]
+            .iter()
+            .position(u8::is_ascii)
+            .map_or(b.len(), |n| start + n);
+        let Some(run) = s.get(start..end) else {
+            return false;
+        };
+        if is_nfkc_quick(run.chars()) != IsNormalized::Yes {
+            return false;
+        }
+        at = end;
+    }
+    true
+}
+
+/// The index of the first byte of `b` that is not ASCII, eight bytes at a time.
+fn first_non_ascii(b: &[u8]) -> Option<usize> {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let high = u64::from_le_bytes(word) & HIGH;
+        if high != 0 {
+            return Some(i + (high.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|b| !b.is_ascii()).map(|n| i + n)
+}
+
+/// Whether `s` holds two spaces in a row. Asked of nearly every inspected value, whose
+/// spacing is mostly single: a prebuilt vectorised searcher costs a fraction of
+/// `str::contains`, which sets its search up on every call.
+fn has_double_space(s: &str) -> bool {
+    static DOUBLE_SPACE: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+    DOUBLE_SPACE.find(s.as_bytes()).is_some()
 }
 
 /// Cuts `s` to at most `max` bytes on a character boundary.
@@ -910,6 +967,21 @@ mod tests {
             }
         }
 
+        /// Checking the non-ASCII runs alone answers what the check of the whole value does.
+        #[test]
+        fn nfkc_quick_check_by_runs_agrees(
+            s in "[a-zA-Z0-9 .'\\-éÉ—ßΣİＡ¼’´\u{a0}\u{2028}\u{301}\u{327}\u{1100}\u{1161}\u{ff9e}]{0,40}",
+        ) {
+            proptest::prop_assert_eq!(
+                nfkc_quick_yes(&s),
+                is_nfkc_quick(s.chars()) == IsNormalized::Yes
+            );
+            proptest::prop_assert_eq!(
+                first_non_ascii(s.as_bytes()),
+                s.bytes().position(|b| !b.is_ascii())
+            );
+        }
+
         /// The one-pass ASCII lower-casing and collapsing is `collapse_ws` of `to_lowercase`.
         #[test]
         fn ascii_lowering_matches_the_general_one(s in "[a-zA-Z0-9 \t\n\r\x0b\x0c.;'-]{0,40}") {
@@ -941,9 +1013,10 @@ mod tests {
         ) {
             let mut fast = views("%3Cwarm%20buffers%3E", 64);
             fast.decoded = s.clone();
-            derive_views(url_encoded, true, &mut fast);
+            derive_views(url_encoded, ByteSet::of(&s), true, &mut fast);
+            let bytes = ByteSet::of(&s);
             let mut slow = Views { decoded: s, ..Views::default() };
-            derive_views(url_encoded, false, &mut slow);
+            derive_views(url_encoded, bytes, false, &mut slow);
             // The byte classes of `text` taken over from `decoded` are those of `text`.
             proptest::prop_assert_eq!(fast.text_bytes, ByteSet::of(&fast.text));
             // What is marked as a copy of `text` is equal to it.

@@ -18,7 +18,7 @@ use quick_xml::events::Event;
 
 use super::decode::Views;
 use super::{Detector, Finding, Location};
-use crate::json::{self, JsonEvent, JsonLimits, JsonView};
+use crate::json::{self, JsonEvent, JsonLimits, JsonText, JsonView};
 
 /// At most this many findings are collected per request; one is enough to block.
 pub const MAX_FINDINGS: usize = 16;
@@ -294,26 +294,23 @@ impl<'v> Collector<'_, 'v> {
         json::scan(body, &JsonLimits::unlimited(), &mut visit).is_ok()
     }
 
-    /// [`Collector::json`] over a tape: the same events in the same order.
+    /// [`Collector::json`] over a tape: the same values in the same order. The tape is read
+    /// in order without tracking paths; a value's location is only rendered when it is needed
+    /// (a finding, an exclusion).
     fn json_doc(&mut self, view: JsonView<'v>) {
-        view.visit(&mut |path: &json::JsonPath<'_>, ev: JsonEvent<'v>| {
-            match ev {
-                JsonEvent::String(Cow::Borrowed(s)) => {
-                    self.check_lasting(s, || Location::JsonValue(path.render()));
-                }
-                JsonEvent::Key(Cow::Borrowed(k)) => {
-                    self.check_lasting(k, || Location::JsonKey(path.render()));
-                }
-                JsonEvent::String(s) => self.check(&s, || Location::JsonValue(path.render())),
-                JsonEvent::Key(k) => self.check(&k, || Location::JsonKey(path.render())),
-                _ => {}
+        for (idx, text) in view.texts() {
+            match text {
+                JsonText::String(s) => self.check_lasting(s, || {
+                    Location::JsonValue(view.path_at(idx).unwrap_or_default())
+                }),
+                JsonText::Key(k) => self.check_lasting(k, || {
+                    Location::JsonKey(view.path_at(idx).unwrap_or_default())
+                }),
             }
             if self.full() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
+                return;
             }
-        });
+        }
     }
 
     /// Walks XML text, CDATA and attribute values; entity references are passed through

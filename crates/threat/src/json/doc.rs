@@ -284,6 +284,39 @@ impl Sink for Tape {
     }
 }
 
+/// A key or string of a document, unescaped ([`JsonView::texts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonText<'a> {
+    Key(&'a str),
+    String(&'a str),
+}
+
+/// The keys and strings of a document in order ([`JsonView::texts`]).
+#[derive(Debug, Clone)]
+pub struct Texts<'a> {
+    view: JsonView<'a>,
+    next: usize,
+}
+
+impl<'a> Iterator for Texts<'a> {
+    type Item = (usize, JsonText<'a>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let nodes = &self.view.doc.nodes;
+        while let Some(node) = nodes.get(self.next) {
+            let i = self.next;
+            self.next += 1;
+            match node.tag {
+                Tag::Key => return Some((i, JsonText::Key(self.view.text_of(node)))),
+                Tag::String => return Some((i, JsonText::String(self.view.text_of(node)))),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
 /// A [`JsonDoc`] together with the body it was parsed from.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonView<'a> {
@@ -314,6 +347,40 @@ impl<'a> JsonView<'a> {
     where
         V: FnMut(&JsonPath<'_>, JsonEvent<'a>) -> ControlFlow<()> + ?Sized,
     {
+        self.walk(&mut |_, path, event| visit(path, event));
+    }
+
+    /// Every key and string in document order, unescaped, with its tape index: what
+    /// [`JsonView::visit`] reports for them, without building locations. A consumer that needs
+    /// the location of the rare value it reports asks [`JsonView::path_at`] for it.
+    pub fn texts(self) -> Texts<'a> {
+        Texts {
+            view: self,
+            next: 0,
+        }
+    }
+
+    /// The rendered location (as [`JsonPath::render`] shows it to [`JsonView::visit`]) of the
+    /// key, string or number at tape index `idx` (from [`JsonView::texts`]); `None` for other
+    /// indices.
+    pub fn path_at(self, idx: usize) -> Option<String> {
+        let mut found = None;
+        self.walk(&mut |i, path, _| {
+            if i == idx {
+                found = Some(path.render());
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        found
+    }
+
+    /// [`JsonView::visit`] with the tape index of each event's node.
+    fn walk<V>(self, visit: &mut V)
+    where
+        V: FnMut(usize, &JsonPath<'_>, JsonEvent<'a>) -> ControlFlow<()> + ?Sized,
+    {
         let body = self.text.as_bytes();
         // Open containers: their frame (as the scanner keeps it) and where their subtree ends.
         let mut frames: Vec<Frame> = Vec::new();
@@ -339,15 +406,18 @@ impl<'a> JsonView<'a> {
                         });
                     }
                     visit(
+                        i,
                         &JsonPath::new(body, &frames),
                         JsonEvent::Key(Cow::Borrowed(self.text_of(node))),
                     )
                 }
                 Tag::String => visit(
+                    i,
                     &JsonPath::new(body, &frames),
                     JsonEvent::String(Cow::Borrowed(self.text_of(node))),
                 ),
                 Tag::Number => visit(
+                    i,
                     &JsonPath::new(body, &frames),
                     JsonEvent::Number(self.raw(node)),
                 ),

@@ -30,7 +30,7 @@ mod tests;
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
-pub use doc::{DocKind, DocNode, Elements, JsonDoc, JsonView, Members};
+pub use doc::{DocKind, DocNode, Elements, JsonDoc, JsonText, JsonView, Members, Texts};
 pub use path::{JsonPath, PathSegment};
 
 use crate::Violation;

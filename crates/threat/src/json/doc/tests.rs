@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::json::{JsonLimits, check, scan};
+use crate::json::{JsonEvent, JsonLimits, check, scan};
 
 /// Every event `scan` reports, with its rendered path.
 fn scanned(body: &[u8]) -> Vec<(String, String)> {
@@ -57,6 +57,30 @@ proptest! {
     fn visit_reports_what_scan_reports(v in arb_json()) {
         let body = serde_json::to_vec(&v).expect("serialises");
         prop_assert_eq!(walked(&body), scanned(&body));
+    }
+
+    /// `texts` reports the keys and strings `visit` reports, in the same order, and `path_at`
+    /// renders the location `visit` gives each of them.
+    #[test]
+    fn texts_and_their_paths_are_what_visit_reports(v in arb_json()) {
+        let body = serde_json::to_vec(&v).expect("serialises");
+        let doc = JsonDoc::parse(&body, &JsonLimits::unlimited()).expect("valid body");
+        let view = doc.view(&body).expect("same body");
+        let from_texts: Vec<(String, String)> = view
+            .texts()
+            .map(|(i, t)| {
+                let event = match t {
+                    JsonText::Key(k) => JsonEvent::Key(k.into()),
+                    JsonText::String(s) => JsonEvent::String(s.into()),
+                };
+                (view.path_at(i).expect("a text's index"), format!("{event:?}"))
+            })
+            .collect();
+        let visited: Vec<(String, String)> = walked(&body)
+            .into_iter()
+            .filter(|(_, e)| !e.starts_with("Number"))
+            .collect();
+        prop_assert_eq!(from_texts, visited);
     }
 
     /// Reading the tape back gives what `serde_json` parses from the same bytes.
