@@ -273,8 +273,8 @@ fn may_be_sql(views: &Views) -> bool {
     // A quote, backtick, `#`, `--` or `/*`; the byte set answers most values without a search.
     let marker = b
         .any(ByteSet::SINGLE_QUOTE | ByteSet::DOUBLE_QUOTE | ByteSet::BACKTICK | ByteSet::HASH)
-        || (b.any(ByteSet::DASH) && text.contains("--"))
-        || (b.any(ByteSet::SLASH) && b.any(ByteSet::STAR) && text.contains("/*"));
+        || (b.any(ByteSet::DASH) && decode::has_pair(text, b'-', b'-'))
+        || (b.any(ByteSet::SLASH) && b.any(ByteSet::STAR) && decode::has_pair(text, b'/', b'*'));
     marker && !wordy(sql_view)
 }
 
@@ -287,20 +287,29 @@ const WORDY_AT: usize = 5;
 /// {len(orders)} orders")`, `The "or" operator returns true`) they match by chance, so there
 /// only the regex rules, which look for SQL syntax itself, decide.
 fn wordy(sql_view: &str) -> bool {
-    // SQL keywords and common function names, which do not count as ordinary words.
-    const SQL_WORDS: &str = "select from where and or xor not union all distinct insert into \
-        values update set delete drop table create alter exec execute declare order \
-        group by having limit offset like rlike regexp in is null between \
-        case when then else end as on join if sleep benchmark waitfor \
-        delay char chr concat substring substr ascii cast convert count version user \
-        database schema information_schema tables columns true false asc desc procedure begin exists \
-        sys";
+    if sql_view.is_ascii() {
+        wordy_ascii(sql_view)
+    } else {
+        wordy_chars(sql_view)
+    }
+}
+
+/// SQL keywords and common function names, which do not count as ordinary words.
+const SQL_WORDS: &str = "select from where and or xor not union all distinct insert into \
+    values update set delete drop table create alter exec execute declare order \
+    group by having limit offset like rlike regexp in is null between \
+    case when then else end as on join if sleep benchmark waitfor \
+    delay char chr concat substring substr ascii cast convert count version user \
+    database schema information_schema tables columns true false asc desc procedure begin exists \
+    sys";
+
+/// Whether an ASCII word (two letters or more) is ordinary: not one of [`SQL_WORDS`].
+fn ordinary_word(w: &[u8]) -> bool {
     // A fast fixed hash (the words are ours, not an attacker's: no flooding to fear), asked
     // once per word of every quoted value (the default SipHash costs more than the lookup).
-    static SQL_WORD_SET: LazyLock<HashSet<&str, foldhash::fast::FixedState>> =
-        LazyLock::new(|| SQL_WORDS.split_whitespace().collect());
-    // The longest entry: a longer word (or a non-ASCII one: the entries are ASCII) is ordinary
-    // without a lookup.
+    static SQL_WORD_SET: LazyLock<HashSet<&[u8], foldhash::fast::FixedState>> =
+        LazyLock::new(|| SQL_WORDS.split_whitespace().map(str::as_bytes).collect());
+    // The longest entry: a longer word is ordinary without a lookup.
     static SQL_WORD_MAX: LazyLock<usize> = LazyLock::new(|| {
         SQL_WORDS
             .split_whitespace()
@@ -308,8 +317,24 @@ fn wordy(sql_view: &str) -> bool {
             .max()
             .unwrap_or(0)
     });
-    let mut n = 0;
-    for w in sql_view
+    w.len() > *SQL_WORD_MAX || !SQL_WORD_SET.contains(w)
+}
+
+/// [`wordy`] of an ASCII value, byte by byte: for ASCII, `char::is_alphanumeric` and
+/// `is_alphabetic` are their `is_ascii_*` forms, and decoding characters cost more than the
+/// rest of the check (`wordy_ascii_agrees` compares it with [`wordy_chars`]).
+fn wordy_ascii(sql_view: &str) -> bool {
+    sql_view
+        .as_bytes()
+        .split(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+        .filter(|w| w.len() >= 2 && w.iter().all(u8::is_ascii_alphabetic) && ordinary_word(w))
+        .nth(WORDY_AT - 1)
+        .is_some()
+}
+
+/// [`wordy`] of any value, character by character.
+fn wordy_chars(sql_view: &str) -> bool {
+    sql_view
         .split(|c: char| !c.is_alphanumeric() && c != '_')
         .filter(|w| {
             // ASCII: one byte per char, and `is_alphabetic` is `is_ascii_alphabetic`.
@@ -319,15 +344,10 @@ fn wordy(sql_view: &str) -> bool {
                 w.chars().count() >= 2 && w.chars().all(char::is_alphabetic)
             }
         })
-    {
-        if !w.is_ascii() || w.len() > *SQL_WORD_MAX || !SQL_WORD_SET.contains(w) {
-            n += 1;
-            if n >= WORDY_AT {
-                return true;
-            }
-        }
-    }
-    false
+        // The entries are ASCII: a non-ASCII word is ordinary without a lookup.
+        .filter(|w| !w.is_ascii() || ordinary_word(w.as_bytes()))
+        .nth(WORDY_AT - 1)
+        .is_some()
 }
 
 /// `style="..."` attributes whose value is plain CSS (no parenthesis, backslash, entity, angle
@@ -365,4 +385,25 @@ fn may_be_html(views: &Views) -> bool {
         || (b.any(ByteSet::EQUALS)
             && (b.any(ByteSet::SINGLE_QUOTE | ByteSet::DOUBLE_QUOTE | ByteSet::BACKTICK)
                 || (b.any(ByteSet::COLON) && views.text.contains("script:"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The byte-wise count of ordinary words agrees with the character-wise one.
+        #[test]
+        fn wordy_ascii_agrees(s in "([a-zA-Z_0-9]{1,7}[ ,.'\"()=-]{1,2}){0,8}|(select|or|the|x|name|union|a1)( |'|, ){0,8}") {
+            proptest::prop_assert_eq!(wordy_ascii(&s), wordy_chars(&s));
+        }
+    }
+
+    #[test]
+    fn wordy_counts_ordinary_words_only() {
+        assert!(wordy("the cat sat on my mat today"));
+        assert!(!wordy("select name from users where id or 1"));
+        assert!(!wordy("x' or 'a'='a"));
+        assert!(wordy("zoë o'brien lives at the église"));
+    }
 }
