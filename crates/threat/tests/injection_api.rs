@@ -325,4 +325,25 @@ fn parsed_json_body_gives_the_same_findings() {
     let other =
         det.inspect_request_with_doc("/", None, [], Some("application/json"), Some(&copy), view);
     assert_eq!(other, plain);
+    // With exclusions every inspected value needs its location (the tape is walked with paths).
+    let excluding = Detector::compile(&DetectorConfig {
+        exclusions: vec![Exclusion {
+            location: "json $.q".into(),
+            classes: vec![AttackClass::Sqli],
+        }],
+        ..DetectorConfig::default()
+    })
+    .unwrap();
+    let plain = excluding.inspect_request("/", None, [], Some("application/json"), Some(body));
+    let shared = excluding.inspect_request_with_doc(
+        "/",
+        None,
+        [],
+        Some("application/json"),
+        Some(body),
+        view,
+    );
+    assert!(plain.iter().all(|f| f.location != "json $.q"), "{plain:?}");
+    assert!(plain.len() >= 2, "{plain:?}");
+    assert_eq!(shared, plain);
 }

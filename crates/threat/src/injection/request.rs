@@ -294,10 +294,16 @@ impl<'v> Collector<'_, 'v> {
         json::scan(body, &JsonLimits::unlimited(), &mut visit).is_ok()
     }
 
-    /// [`Collector::json`] over a tape: the same values in the same order. The tape is read
-    /// in order without tracking paths; a value's location is only rendered when it is needed
-    /// (a finding, an exclusion).
+    /// [`Collector::json`] over a tape: the same values in the same order. Without exclusions
+    /// and outside diagnostics, only a finding needs a location, so the tape is read in order
+    /// without tracking paths and a location is rendered for a finding alone (at most
+    /// [`MAX_FINDINGS`] walks). Exclusions and diagnostics ask for the location of every
+    /// inspected value, so they walk with the path at hand instead.
     fn json_doc(&mut self, view: JsonView<'v>) {
+        if !self.det.exclusions.is_empty() || self.explain {
+            self.json_doc_with_paths(view);
+            return;
+        }
         for (idx, text) in view.texts() {
             match text {
                 JsonText::String(s) => self.check_lasting(s, || {
@@ -311,6 +317,28 @@ impl<'v> Collector<'_, 'v> {
                 return;
             }
         }
+    }
+
+    /// [`Collector::json_doc`] with every value's path tracked as the tape is walked.
+    fn json_doc_with_paths(&mut self, view: JsonView<'v>) {
+        view.visit(&mut |path: &json::JsonPath<'_>, ev: JsonEvent<'v>| {
+            match ev {
+                JsonEvent::String(Cow::Borrowed(s)) => {
+                    self.check_lasting(s, || Location::JsonValue(path.render()));
+                }
+                JsonEvent::Key(Cow::Borrowed(k)) => {
+                    self.check_lasting(k, || Location::JsonKey(path.render()));
+                }
+                JsonEvent::String(s) => self.check(&s, || Location::JsonValue(path.render())),
+                JsonEvent::Key(k) => self.check(&k, || Location::JsonKey(path.render())),
+                JsonEvent::Number(_) => {}
+            }
+            if self.full() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
     }
 
     /// Walks XML text, CDATA and attribute values; entity references are passed through
