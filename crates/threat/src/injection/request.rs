@@ -119,11 +119,14 @@ impl<'v> Collector<'_, 'v> {
 
     /// [`Collector::check`] for a string of the caller's JSON tape, which outlives the
     /// collector: the memo keeps it without copying it.
+    #[inline]
     fn check_lasting(&mut self, value: &'v str, loc: impl FnOnce() -> Location) {
         self.check_memoised(value, Some(value), loc, self.det.max_value_len);
     }
 
-    /// `lasting` is `value` itself when it outlives the collector.
+    /// `lasting` is `value` itself when it outlives the collector. Inlined: called for every
+    /// key and string of a body, and most return at the prefilter.
+    #[inline]
     fn check_memoised(
         &mut self,
         value: &str,
