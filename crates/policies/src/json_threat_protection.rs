@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 
 use async_trait::async_trait;
 use http::StatusCode;
@@ -143,11 +143,16 @@ impl Policy for JsonThreatProtection {
         }
         match JsonDoc::parse(body, &self.limits) {
             Ok(doc) => {
-                let parsed = ParsedJsonBody {
-                    body: body.clone(),
-                    doc: Arc::new(doc),
-                };
-                ex.request.extensions.insert(parsed);
+                // An accepted body is UTF-8 (the scanner validated its strings; the rest is
+                // ASCII): checked once here as a whole, later policies read it as text without
+                // validating it again each.
+                if let Ok(text) = ByteString::try_from(body.clone()) {
+                    let parsed = ParsedJsonBody {
+                        text,
+                        doc: Arc::new(doc),
+                    };
+                    ex.request.extensions.insert(parsed);
+                }
                 Ok(Decision::Continue)
             }
             Err(v) => Err(violation_error(&v, TITLE)),
@@ -159,8 +164,8 @@ impl Policy for JsonThreatProtection {
 /// extensions so later policies of the same request read the tape instead of the bytes.
 #[derive(Debug, Clone)]
 pub struct ParsedJsonBody {
-    /// The bytes that were parsed (a reference-counted handle on the same buffer).
-    body: Bytes,
+    /// The bytes that were parsed, as text (a reference-counted handle on the same buffer).
+    text: ByteString,
     doc: Arc<JsonDoc>,
 }
 
@@ -171,10 +176,10 @@ impl ParsedJsonBody {
     pub(crate) fn of<'a>(ex: &'a Exchange) -> Option<JsonView<'a>> {
         let parsed = ex.request.extensions.get::<ParsedJsonBody>()?;
         let body = ex.body.buffered()?;
-        if !std::ptr::eq(parsed.body.as_ref(), body.as_ref()) {
+        if !std::ptr::eq(parsed.text.as_bytes().as_ref(), body.as_ref()) {
             return None;
         }
-        parsed.doc.view(body)
+        parsed.doc.view_text(&parsed.text)
     }
 }
 
