@@ -207,7 +207,8 @@ impl Policy for InjectionProtection {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_bytes()));
         // A body `json-threat-protection` already parsed is read from its tape.
-        let findings = match ParsedJsonBody::of(ex).filter(|_| self.inspect_body) {
+        let doc = self.inspect_body.then(|| ParsedJsonBody::of(ex)).flatten();
+        let findings = match doc {
             Some(doc) => self.detector.inspect_request_with_doc(
                 req.uri.path(),
                 req.uri.query(),

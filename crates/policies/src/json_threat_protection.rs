@@ -13,8 +13,9 @@
 //! extensions ([`ParsedJsonBody`]): `injection-protection` and `openapi-validation` later in
 //! the same request read that tape instead of lexing the body again.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use bytestring::ByteString;
 
 use async_trait::async_trait;
@@ -143,16 +144,12 @@ impl Policy for JsonThreatProtection {
         }
         match JsonDoc::parse(body, &self.limits) {
             Ok(doc) => {
-                // An accepted body is UTF-8 (the scanner validated its strings; the rest is
-                // ASCII): checked once here as a whole, later policies read it as text without
-                // validating it again each.
-                if let Ok(text) = ByteString::try_from(body.clone()) {
-                    let parsed = ParsedJsonBody {
-                        text,
-                        doc: Arc::new(doc),
-                    };
-                    ex.request.extensions.insert(parsed);
-                }
+                let parsed = ParsedJsonBody {
+                    body: body.clone(),
+                    doc: Arc::new(doc),
+                    text: OnceLock::new(),
+                };
+                ex.request.extensions.insert(parsed);
                 Ok(Decision::Continue)
             }
             Err(v) => Err(violation_error(&v, TITLE)),
@@ -164,9 +161,13 @@ impl Policy for JsonThreatProtection {
 /// extensions so later policies of the same request read the tape instead of the bytes.
 #[derive(Debug, Clone)]
 pub struct ParsedJsonBody {
-    /// The bytes that were parsed, as text (a reference-counted handle on the same buffer).
-    text: ByteString,
+    /// The bytes that were parsed (a reference-counted handle on the same buffer).
+    body: Bytes,
     doc: Arc<JsonDoc>,
+    /// `body` as text (the same buffer), checked as UTF-8 by the first policy that reads the
+    /// tape: once per request rather than once per reader, and not at all when none does.
+    /// An accepted body always is UTF-8 (the scanner validated its strings, the rest is ASCII).
+    text: OnceLock<Option<ByteString>>,
 }
 
 impl ParsedJsonBody {
@@ -176,10 +177,14 @@ impl ParsedJsonBody {
     pub(crate) fn of<'a>(ex: &'a Exchange) -> Option<JsonView<'a>> {
         let parsed = ex.request.extensions.get::<ParsedJsonBody>()?;
         let body = ex.body.buffered()?;
-        if !std::ptr::eq(parsed.text.as_bytes().as_ref(), body.as_ref()) {
+        if !std::ptr::eq(parsed.body.as_ref(), body.as_ref()) {
             return None;
         }
-        parsed.doc.view_text(&parsed.text)
+        let text = parsed
+            .text
+            .get_or_init(|| ByteString::try_from(parsed.body.clone()).ok())
+            .as_ref()?;
+        parsed.doc.view_text(text)
     }
 }
 
