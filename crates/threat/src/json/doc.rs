@@ -120,13 +120,9 @@ impl JsonDoc {
         }
         // A body the scanner accepted is valid UTF-8 (strings are validated, everything else is
         // ASCII), so this succeeds, and every string and number is a `&str` slice of it.
-        self.view_text(std::str::from_utf8(body).ok()?)
-    }
-
-    /// [`JsonDoc::view`] of the body as text, for a caller that holds it as text already (no
-    /// second UTF-8 validation of the whole body); `None` for any other body.
-    pub fn view_text<'a>(&'a self, text: &'a str) -> Option<JsonView<'a>> {
-        (text.len() == self.body_len).then_some(JsonView { doc: self, text })
+        // `simdutf8` checks 10 KB in about a tenth of the instructions of `std::str::from_utf8`.
+        let text = simdutf8::basic::from_utf8(body).ok()?;
+        Some(JsonView { doc: self, text })
     }
 }
 

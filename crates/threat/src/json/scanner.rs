@@ -85,7 +85,7 @@ impl<'v, 'b, V: ?Sized> Visit<'v, 'b, V> {
     pub(super) fn new(visit: &'v mut V, body: &'b [u8]) -> Self {
         Visit {
             visit,
-            text: std::str::from_utf8(body).ok(),
+            text: simdutf8::basic::from_utf8(body).ok(),
         }
     }
 }

@@ -165,7 +165,7 @@ where
             detail: format!("body is {} bytes, more than the limit of {max}", body.len()),
         });
     }
-    let text = match std::str::from_utf8(body) {
+    let text = match simdutf8::compat::from_utf8(body) {
         Ok(text) => text,
         Err(e) => {
             return Err(invalid(
