@@ -174,9 +174,9 @@ impl ParsedJsonBody {
         if !std::ptr::eq(parsed.body.as_ref(), body.as_ref()) {
             return None;
         }
-        // Each reader checks the body as UTF-8 again (SIMD, a fraction of a microsecond for
-        // 10 KB): cheaper than keeping the checked text, which needs the standard library's
-        // check (several times slower) to build.
+        // Each reader checks the body as UTF-8 again (SIMD, ≈ 3 k instructions for 10 KB): the
+        // two readers together cost less than keeping the checked text, which takes the
+        // standard library's check (≈ 10 k) to build.
         parsed.doc.view(&parsed.body)
     }
 }

@@ -120,7 +120,8 @@ impl JsonDoc {
         }
         // A body the scanner accepted is valid UTF-8 (strings are validated, everything else is
         // ASCII), so this succeeds, and every string and number is a `&str` slice of it.
-        // `simdutf8` checks 10 KB in about a tenth of the instructions of `std::str::from_utf8`.
+        // `simdutf8` checks the 10 KB bench order in ≈ 3 k instructions, `std::str::from_utf8`
+        // in ≈ 10 k.
         let text = simdutf8::basic::from_utf8(body).ok()?;
         Some(JsonView { doc: self, text })
     }
