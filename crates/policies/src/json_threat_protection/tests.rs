@@ -145,8 +145,8 @@ async fn monitor_mode_forwards_and_records_an_event() {
     );
 }
 
-/// The accepted body's tape is kept for later policies, and every reader gets a view of the
-/// very same bytes.
+/// The accepted body's tape is kept for later policies, which read it as a view of the very
+/// same bytes, non-ASCII text included.
 #[tokio::test]
 async fn kept_tape_is_read_by_later_policies() {
     let p = pipeline(json!({}));
@@ -161,12 +161,10 @@ async fn kept_tape_is_read_by_later_policies() {
         "tape kept"
     );
     let body = ex.body.buffered().expect("buffered").clone();
-    for _ in 0..2 {
-        let view = ParsedJsonBody::of(&ex).expect("a view of the body");
-        assert!(view.is_of(&body));
-        assert_eq!(
-            view.root().get("name").and_then(|n| n.as_str()),
-            Some("Zoë")
-        );
-    }
+    let view = ParsedJsonBody::of(&ex).expect("a view of the body");
+    assert!(view.is_of(&body));
+    assert_eq!(
+        view.root().get("name").and_then(|n| n.as_str()),
+        Some("Zoë")
+    );
 }
