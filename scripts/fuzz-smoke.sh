@@ -17,7 +17,7 @@ target_dir="${CARGO_TARGET_DIR:-../../../target}/fuzz"
 out="${FUZZ_OUT:-$(mktemp -d)}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(json_scan xml_scan decode_inspect)
+  targets=(json_scan json_doc openapi_body xml_scan decode_inspect)
 fi
 
 export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \

@@ -45,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
     let findings = det.inspect_request(
         path,
         query,
-        [("User-Agent", header.as_bytes()), ("Cookie", header.as_bytes())],
+        [
+            ("User-Agent", header.as_bytes()),
+            ("Cookie", header.as_bytes()),
+        ],
         ct,
         body,
     );
