@@ -165,18 +165,27 @@ impl Observer {
 /// How often the writer thread wakes to drain the queue.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Drains the queue in batches. The thread sleeps between batches instead of blocking on the
-/// channel: a blocked receiver would be woken (a futex call and a context switch) by nearly every
-/// request, which profiling showed cost more than the proxying itself. Lines appear within
-/// [`FLUSH_EVERY`]; the queue holds far more than one interval's worth at any realistic rate.
-/// A batch's lines are written into one buffer and handed to `out` in one call.
+/// Empty drains in a row after which the writer blocks on the queue instead of polling it.
+const IDLE_ROUNDS: u32 = 5;
+
+/// Drains the queue in batches. While lines come, the thread sleeps between batches instead of
+/// blocking on the channel: a blocked receiver would be woken (a futex call and a context
+/// switch) by nearly every request, which profiling showed cost more than the proxying itself.
+/// Lines appear within [`FLUSH_EVERY`]; the queue holds far more than one interval's worth at
+/// any realistic rate. A batch's lines are written into one buffer and handed to `out` in one
+/// call. After [`IDLE_ROUNDS`] empty drains (an idle gateway, or the log turned off) it blocks
+/// until the next line, so a quiet gateway has no thread waking fifty times a second; only the
+/// first line after a quiet spell pays a wake-up.
 fn write_loop(rx: &Receiver<LogRecord>, mut out: Box<dyn Write + Send>) {
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 4096);
     let mut clock = log_line::Clock::default();
+    let mut empty_rounds = 0;
     loop {
+        let mut received = false;
         let disconnected = loop {
             match rx.try_recv() {
                 Ok(rec) => {
+                    received = true;
                     rec.write_json(&mut clock, &mut batch);
                     batch.push(b'\n');
                     if batch.len() >= BATCH_BYTES {
@@ -196,7 +205,20 @@ fn write_loop(rx: &Receiver<LogRecord>, mut out: Box<dyn Write + Send>) {
         if disconnected {
             return;
         }
-        std::thread::sleep(FLUSH_EVERY);
+        empty_rounds = if received { 0 } else { empty_rounds + 1 };
+        if empty_rounds < IDLE_ROUNDS {
+            std::thread::sleep(FLUSH_EVERY);
+            continue;
+        }
+        // Quiet: wait for the next line, then drain and write at once and poll again.
+        match rx.recv() {
+            Ok(rec) => {
+                rec.write_json(&mut clock, &mut batch);
+                batch.push(b'\n');
+                empty_rounds = 0;
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -213,21 +235,73 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    #[derive(Clone)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl Write for Capture {
+    /// Keeps what the writer wrote and counts its flushes (one per drain).
+    #[derive(Clone, Default)]
+    struct Counting {
+        lines: Arc<Mutex<Vec<u8>>>,
+        flushes: Arc<std::sync::atomic::AtomicUsize>,
+    }
+    impl Write for Counting {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
+            self.lines.lock().unwrap().extend_from_slice(b);
             Ok(b.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
+            self.flushes.fetch_add(1, Ordering::SeqCst);
             Ok(())
         }
     }
 
+    fn record(request_id: &str) -> LogRecord {
+        LogRecord::new(
+            request_id.into(),
+            "public".into(),
+            "prod".into(),
+            &http::Method::GET,
+            [127, 0, 0, 1].into(),
+        )
+    }
+
+    /// Waits (up to 5 s) until `done` holds.
+    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_quiet_writer_stops_polling_and_wakes_for_the_next_line() {
+        let out = Counting::default();
+        let obs = Observer::with_writer(true, Box::new(out.clone()));
+        let metrics = ApiMetrics::new("orders".into());
+        obs.record(record("r1"), &metrics);
+        let written = |id: &str| String::from_utf8_lossy(&out.lines.lock().unwrap()).contains(id);
+        eventually("the first line is written", || written("r1"));
+        // Quiet: the writer stops draining (a polling writer flushes every 20 ms).
+        let mut last = (
+            out.flushes.load(Ordering::SeqCst),
+            std::time::Instant::now(),
+        );
+        eventually("the writer still polls after a quiet spell", || {
+            let now = out.flushes.load(Ordering::SeqCst);
+            if now != last.0 {
+                last = (now, std::time::Instant::now());
+            }
+            last.1.elapsed() >= FLUSH_EVERY * 10
+        });
+        // The next line wakes it, and is written.
+        obs.record(record("r2"), &metrics);
+        eventually("the line after the quiet spell is written", || {
+            written("r2")
+        });
+        assert!(out.flushes.load(Ordering::SeqCst) > last.0);
+    }
+
     #[test]
     fn writes_one_json_line_per_record() {
-        let cap = Capture(Arc::new(Mutex::new(Vec::new())));
+        let cap = Counting::default();
         let obs = Observer::with_writer(true, Box::new(cap.clone()));
         obs.record(
             LogRecord {
@@ -256,7 +330,7 @@ mod tests {
         );
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         loop {
-            let text = String::from_utf8(cap.0.lock().unwrap().clone()).unwrap();
+            let text = String::from_utf8(cap.lines.lock().unwrap().clone()).unwrap();
             if let Some(line) = text.lines().next() {
                 let v: serde_json::Value = serde_json::from_str(line).unwrap();
                 assert_eq!(v["request_id"], "r1");
