@@ -32,9 +32,10 @@ const SET_SIZE_LIMIT: usize = 64 << 20;
 /// thread that searches). The caches fill with the states that inputs reach and never shrink,
 /// so their capacity is memory an attacker can claim with varied input: at 64 MiB per set,
 /// 200,000 values made of pairs of fuzzer-found inputs grew one thread's detector from 24 to
-/// 207 MB, still growing; at 16 MiB it nearly levels off (85 MB). Benign traffic reaches few
-/// states (the 10 KB order stays at 24 MB with either) and is as fast; such varied hostile
-/// input runs about twice as slow, as a full cache is cleared and rebuilt (docs/security.md).
+/// 206 MB, still growing; at 16 MiB it nearly levels off (84 MB; `examples/detector_memory.rs`).
+/// Benign traffic reaches few states (the 10 KB order stays at 24 MB with either) and is as
+/// fast; such varied hostile input runs about twice as slow, as a full cache is cleared and
+/// rebuilt (docs/security.md).
 const SET_DFA_CACHE: usize = 16 << 20;
 /// The same for single rules, which run only on a value their set matched: regex's default.
 const RULE_DFA_CACHE: usize = 2 << 20;
