@@ -16,11 +16,16 @@ use bytes::{Buf, Bytes};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+#[cfg(test)]
+mod against_hyper;
+mod chunked;
 mod head_lines;
 
+use chunked::Chunked;
 use head_lines::{HeadLines, cut_complete_head};
 
-/// Longest head the scanner buffers; past this hyper rejects the request anyway.
+/// Longest head the scanner buffers unless told otherwise (see
+/// [`ScanIo::buffering_heads_up_to`]); past this hyper rejects the request anyway.
 const MAX_HEAD: usize = 256 * 1024;
 
 /// Per-connection counters shared by the scanner, the handler and the listener.
@@ -115,10 +120,7 @@ impl FramingFlags {
 enum State {
     Head(Vec<u8>),
     Body(u64),
-    ChunkSize(u64, bool),
-    ChunkData(u64),
-    ChunkDataEnd,
-    Trailers(Vec<u8>),
+    Chunked(Chunked),
     Off,
     /// A head had more header lines than the limit (its request line kept for the log):
     /// nothing more is passed on.
@@ -132,6 +134,8 @@ struct Scanner {
     heads: u64,
     /// Most header lines a head may have (see [`head_lines`]).
     max_lines: usize,
+    /// Longest head followed; a longer one switches the scanner off.
+    max_head: usize,
     /// Header lines of a head that arrives in pieces.
     lines: HeadLines,
 }
@@ -142,6 +146,7 @@ impl Scanner {
             state: State::Head(Vec::new()),
             heads: 0,
             max_lines,
+            max_head: MAX_HEAD,
             lines: HeadLines::default(),
         }
     }
@@ -152,44 +157,37 @@ impl Scanner {
         let len = data.len();
         while !data.is_empty() {
             let offset = len - data.len();
-            let trailers = matches!(self.state, State::Trailers(_));
             match &mut self.state {
                 State::Off | State::Refused(_) => return None,
                 // The common case, a whole head within one read and nothing buffered: scanned
                 // in place, without copying it into the buffer.
-                State::Head(buf) | State::Trailers(buf)
+                State::Head(buf)
                     if buf.is_empty()
                         && let Some(end) = head_end(data, 0) =>
                 {
                     let (block, rest) = data.split_at(end);
-                    if !trailers && let Some(cut) = cut_complete_head(block, self.max_lines) {
+                    if let Some(cut) = cut_complete_head(block, self.max_lines) {
                         self.state = State::Refused(request_line(block).to_vec());
                         return Some(offset + cut);
                     }
                     data = rest;
-                    self.state = if trailers {
-                        State::Head(Vec::new())
-                    } else {
-                        self.on_head(block, flags)
-                    };
+                    self.state = self.on_head(block, flags);
                 }
-                State::Head(buf) | State::Trailers(buf) => {
+                State::Head(buf) => {
                     let before = buf.len();
                     buf.extend_from_slice(data);
                     let end = head_end(buf, before.saturating_sub(3));
-                    if !trailers {
-                        if before == 0 {
-                            self.lines = HeadLines::default();
-                        }
-                        let this_head = end.map_or(data, |end| &data[..end - before]);
-                        if let Some(cut) = self.lines.feed(this_head, self.max_lines) {
-                            let line = request_line(&buf[..before + cut]).to_vec();
-                            self.state = State::Refused(line);
-                            return Some(offset + cut);
-                        }
+                    if before == 0 {
+                        self.lines = HeadLines::default();
+                    }
+                    let this_head = end.map_or(data, |end| &data[..end - before]);
+                    if let Some(cut) = self.lines.feed(this_head, self.max_lines) {
+                        let line = request_line(&buf[..before + cut]).to_vec();
+                        self.state = State::Refused(line);
+                        return Some(offset + cut);
                     }
                     let Some(end) = end else {
-                        if buf.len() > MAX_HEAD {
+                        if buf.len() > self.max_head {
                             self.state = State::Off;
                         }
                         return None;
@@ -197,11 +195,7 @@ impl Scanner {
                     let consumed = end - before;
                     data = &data[consumed..];
                     let block = std::mem::take(buf);
-                    self.state = if matches!(self.state, State::Trailers(_)) {
-                        State::Head(Vec::new())
-                    } else {
-                        self.on_head(&block[..end], flags)
-                    };
+                    self.state = self.on_head(&block[..end], flags);
                 }
                 State::Body(left) => {
                     let n = (*left).min(data.len() as u64);
@@ -211,43 +205,14 @@ impl Scanner {
                         self.state = State::Head(Vec::new());
                     }
                 }
-                State::ChunkSize(size, in_ext) => {
-                    let b = data[0];
-                    data = &data[1..];
-                    match b {
-                        b'\n' => {
-                            self.state = if *size == 0 {
-                                State::Trailers(Vec::new())
-                            } else {
-                                State::ChunkData(*size)
-                            };
-                        }
-                        b'\r' => {}
-                        _ if *in_ext => {}
-                        b';' | b' ' | b'\t' => *in_ext = true,
-                        _ => match (b as char).to_digit(16) {
-                            Some(d) if *size < (1 << 56) => *size = *size * 16 + u64::from(d),
-                            _ => self.state = State::Off,
-                        },
+                State::Chunked(chunked) => match chunked.feed(data) {
+                    Ok(Some(end)) => {
+                        data = &data[end..];
+                        self.state = State::Head(Vec::new());
                     }
-                }
-                State::ChunkData(left) => {
-                    let n = (*left).min(data.len() as u64);
-                    *left -= n;
-                    data = &data[usize::try_from(n).unwrap_or(data.len())..];
-                    if *left == 0 {
-                        self.state = State::ChunkDataEnd;
-                    }
-                }
-                State::ChunkDataEnd => {
-                    let b = data[0];
-                    data = &data[1..];
-                    if b == b'\n' {
-                        self.state = State::ChunkSize(0, false);
-                    } else if b != b'\r' {
-                        self.state = State::Off;
-                    }
-                }
+                    Ok(None) => return None,
+                    Err(chunked::Invalid) => self.state = State::Off,
+                },
             }
         }
         None
@@ -274,7 +239,8 @@ impl Scanner {
             flags.sticky.store(true, Ordering::Relaxed);
             flags.headless.store(true, Ordering::Relaxed);
         }
-        let (mut cl, mut te) = (None, false);
+        // `Some(None)`: Content-Length fields hyper refuses (the connection then ends).
+        let (mut cl, mut te): (Option<Option<u64>>, bool) = (None, false);
         for line in lines {
             // Only three names matter; their first letters rule out most lines at once.
             let first = line.trim_ascii_start().first().map(u8::to_ascii_lowercase);
@@ -286,10 +252,13 @@ impl Scanner {
             };
             let name = line[..colon].trim_ascii();
             if name.eq_ignore_ascii_case(b"content-length") {
-                cl = std::str::from_utf8(line[colon + 1..].trim_ascii())
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .or(Some(u64::MAX));
+                // hyper's rule: several such fields must hold the same number.
+                let value = content_length(&line[colon + 1..]);
+                cl = Some(match (cl, value) {
+                    (None, n) => n,
+                    (Some(a), b) if a == b => a,
+                    _ => None,
+                });
             } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 te = true;
             } else if name.eq_ignore_ascii_case(b"upgrade") {
@@ -301,12 +270,25 @@ impl Scanner {
             flags.ambiguous.store(self.heads, Ordering::Relaxed);
         }
         match (te, cl) {
-            (true, _) => State::ChunkSize(0, false),
-            (false, Some(u64::MAX)) => State::Off,
-            (false, Some(0)) | (false, None) => State::Head(Vec::new()),
-            (false, Some(n)) => State::Body(n),
+            (true, _) => State::Chunked(Chunked::Start),
+            (false, Some(None)) => State::Off,
+            (false, Some(Some(0)) | None) => State::Head(Vec::new()),
+            (false, Some(Some(n))) => State::Body(n),
         }
     }
+}
+
+/// A `Content-Length` field value as hyper's server reads it: decimal digits only (no sign, no
+/// list). `None` if hyper refuses it.
+fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let d = (d as char).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 /// The request line of a head (or of its start): its first non-empty line, without `\r\n`.
@@ -381,6 +363,15 @@ impl<T> ScanIo<T> {
     pub fn refusing_heads_over(mut self, max_lines: usize, refuse: Refuse) -> Self {
         self.scanner.max_lines = max_lines;
         self.refuse = Some(refuse);
+        self
+    }
+
+    /// Follows heads up to `bytes` long (at least [`MAX_HEAD`]). Must be at least what hyper
+    /// buffers: a scanner that gave up on a head hyper still serves would stop counting heads
+    /// for the rest of the connection.
+    #[must_use]
+    pub fn buffering_heads_up_to(mut self, bytes: usize) -> Self {
+        self.scanner.max_head = bytes.max(MAX_HEAD);
         self
     }
 
@@ -540,6 +531,21 @@ mod tests {
         for step in [1, 3, 7, 64, 4096] {
             // The body of /d looks like a header but is body: only /e (the 5th head) is flagged.
             assert_eq!(scan(stream, step), (5, 5), "step {step}");
+        }
+    }
+
+    #[test]
+    fn a_chunked_body_without_trailers_ends_at_its_blank_line() {
+        // The head after a chunked body with an empty trailer section is a head, not trailers
+        // (heads may end lines with a bare `\n`, chunked framing may not).
+        let stream = concat!(
+            "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            "GET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+            "POST /c HTTP/1.1\nTransfer-Encoding: chunked\n\n0\r\n\r\n",
+            "POST /d HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        );
+        for step in [1, 2, 3, 7, 64, 4096] {
+            assert_eq!(scan(stream, step), (4, 4), "step {step}");
         }
     }
 

@@ -195,10 +195,22 @@ fn scan_io<T>(
     limits: &EdgeLimits,
 ) -> ScanIo<T> {
     let (gateway, conn) = (gateway.clone(), conn.clone());
-    ScanIo::new(io, conn.framing.clone()).refusing_heads_over(
-        head_line_limit(limits),
-        Box::new(move |line: &[u8]| crate::handler::refused_head(&gateway, &conn, line)),
-    )
+    ScanIo::new(io, conn.framing.clone())
+        .buffering_heads_up_to(hyper_read_buffer(limits))
+        .refusing_heads_over(
+            head_line_limit(limits),
+            Box::new(move |line: &[u8]| crate::handler::refused_head(&gateway, &conn, line)),
+        )
+}
+
+/// hyper's read buffer: a little beyond our limits, so that our own checks answer with
+/// problem+json; hyper's bare 431 remains the backstop.
+fn hyper_read_buffer(limits: &EdgeLimits) -> usize {
+    limits
+        .max_header_bytes
+        .saturating_add(limits.max_uri_length)
+        .saturating_add(4096)
+        .max(8192)
 }
 
 /// hyper's connection builder. `header_timer`: hyper runs the header read timeout (plain
@@ -208,9 +220,7 @@ fn builder(limits: &EdgeLimits, header_timer: bool) -> auto::Builder<TokioExecut
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timer.then_some(limits.header_read_timeout))
-        // Let hyper read a little beyond our limits so that our own checks answer with
-        // problem+json; hyper's bare 431 remains the backstop.
-        .max_buf_size((limits.max_header_bytes + limits.max_uri_length + 4096).max(8192))
+        .max_buf_size(hyper_read_buffer(limits))
         .keep_alive(true);
     // The scanner never lets hyper see more header lines than this, so hyper's own limit (and
     // its bare 431) never trips; hyper's inline default is kept when it suffices.

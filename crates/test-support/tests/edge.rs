@@ -55,6 +55,78 @@ async fn content_length_with_transfer_encoding_is_rejected_and_closed() {
     gw.stop().await;
 }
 
+/// Requests the framing scanner must follow exactly as hyper frames them, each served with
+/// 200: a chunked body without trailers, one with a trailer line holding a bare line feed (hyper
+/// ends trailer lines only at CRLF), and a Content-Length sent twice.
+const FRAMED_OPENERS: [&str; 3] = [
+    "POST /public/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "POST /public/a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nx-t: 1\n\nx-u: 2\r\n\r\n",
+    "POST /public/a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc",
+];
+
+/// The ambiguity is refused on any request of a connection, whatever framing the requests
+/// before it used, pipelined or one after the other.
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_rejected_after_any_framing() {
+    let (gw, up) = gateway("").await;
+    let ambiguous = "POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let mut served = 0;
+    for opener in FRAMED_OPENERS {
+        let resp = raw(
+            gw.addr(),
+            format!("{opener}{ambiguous}").as_bytes(),
+            Duration::from_secs(3),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{opener:?}: {resp}");
+        assert_eq!(
+            resp.matches("HTTP/1.1 400").count(),
+            1,
+            "{opener:?}: {resp}"
+        );
+        served += 1;
+        assert_eq!(up.count(), served, "{opener:?}");
+
+        let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(opener.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{opener:?}");
+        served += 1;
+        s.write_all(ambiguous.as_bytes()).await.unwrap();
+        let mut rest = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_string(&mut rest)).await;
+        assert!(
+            status_line(&rest).starts_with("HTTP/1.1 400"),
+            "{opener:?}: {rest}"
+        );
+        assert_eq!(up.count(), served, "{opener:?}");
+    }
+    gw.stop().await;
+}
+
+/// A head longer than the scanner's default buffer, within a raised `max_header_bytes`: hyper
+/// serves it, and the scanner follows it too, so the next request's ambiguity is still refused.
+#[tokio::test]
+async fn a_long_head_within_raised_limits_keeps_the_framing_checks_on() {
+    let (gw, up) = gateway("limits: { max_header_bytes: 1MiB }").await;
+    let long = format!(
+        "GET /public/long HTTP/1.1\r\nHost: a\r\nx-big: {}\r\n\r\n",
+        "b".repeat(300 * 1024)
+    );
+    let ambiguous = "POST /public/x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let resp = raw(
+        gw.addr(),
+        format!("{long}{ambiguous}").as_bytes(),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 200"), "{}", status_line(&resp));
+    assert_eq!(resp.matches("HTTP/1.1 400").count(), 1, "{resp}");
+    assert_eq!(up.count(), 1);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn conflicting_content_lengths_are_rejected() {
     let (gw, up) = gateway("").await;
@@ -260,6 +332,44 @@ async fn slow_later_heads_are_cut_off() {
         );
     }
     assert_eq!(up.count(), 2, "only the complete heads went upstream");
+    gw.stop().await;
+}
+
+/// The header read timeout still holds after requests whose framing the scanner must follow
+/// as hyper does (see [`FRAMED_OPENERS`]).
+#[tokio::test]
+async fn slow_heads_are_cut_off_after_any_framing() {
+    let (gw, up) = gateway("limits: { header_read_timeout: 400ms }").await;
+    for opener in FRAMED_OPENERS {
+        let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(opener.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{opener:?}");
+        s.write_all(b"GET /public/b HTTP/1.1\r\nHost: a\r\n")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut closed = false;
+        while started.elapsed() < Duration::from_secs(3) {
+            if s.write_all(b"x").await.is_err() {
+                closed = true;
+                break;
+            }
+            let read = tokio::time::timeout(Duration::from_millis(20), s.read(&mut buf)).await;
+            if let Ok(Ok(0) | Err(_)) = read {
+                closed = true;
+                break;
+            }
+        }
+        let waited = started.elapsed();
+        assert!(closed, "{opener:?}: still open after {waited:?}");
+        assert!(
+            waited < Duration::from_millis(1500),
+            "{opener:?}: cut off after {waited:?}"
+        );
+    }
+    assert_eq!(up.count(), FRAMED_OPENERS.len());
     gw.stop().await;
 }
 
