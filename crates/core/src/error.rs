@@ -114,6 +114,8 @@ conditions! {
     headers_too_large => (REQUEST_HEADER_FIELDS_TOO_LARGE, "request.headers_too_large", "Request header fields too large", Client);
     /// A malformed or ambiguous request (smuggling attempts, bad header names, bad paths).
     bad_request => (BAD_REQUEST, "request.invalid", "Bad request", Client);
+    /// A method the gateway never proxies (`CONNECT`: it opens no tunnels).
+    method_not_allowed => (METHOD_NOT_ALLOWED, "request.method_not_allowed", "Method not allowed", Client);
     /// No API matches the host and path.
     route_not_found => (NOT_FOUND, "route.not_found", "No API matches this request", Client);
     /// Every upstream target is down or refused the connection.

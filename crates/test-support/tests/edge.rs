@@ -373,6 +373,57 @@ async fn slow_heads_are_cut_off_after_any_framing() {
     gw.stop().await;
 }
 
+/// CONNECT is not proxied: it is refused with 405 and the connection closes. (The framing scanner
+/// stops following heads after a CONNECT, since a tunnel would follow; a connection kept open
+/// after a refused CONNECT went without a header read timeout.)
+#[tokio::test]
+async fn connect_is_refused_and_the_connection_closed() {
+    let (gw, up) = gateway("limits: { header_read_timeout: 400ms }").await;
+    for target in ["a.example:443", "/public/x"] {
+        let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
+        s.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: a.example:443\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut closed = false;
+        while started.elapsed() < Duration::from_secs(3) {
+            let read = tokio::time::timeout(Duration::from_millis(20), s.read(&mut buf)).await;
+            match read {
+                Ok(Ok(0) | Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+                Err(_) => {}
+            }
+            // A slow next head, in case the connection stays open.
+            if s.write_all(b"G").await.is_err() {
+                closed = true;
+                break;
+            }
+        }
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(
+            status_line(&seen).starts_with("HTTP/1.1 405"),
+            "{target}: {seen}"
+        );
+        assert!(
+            seen.contains("request.method_not_allowed"),
+            "{target}: {seen}"
+        );
+        assert!(closed, "{target}: still open after {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{target}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(up.count(), 0);
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn path_normalisation_defeats_bypass_attempts() {
     let (gw, up) = gateway("").await;
