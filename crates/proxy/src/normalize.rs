@@ -5,7 +5,10 @@
 //! Steps (RFC 3986 §6.2.2): decode percent-encoded unreserved characters; upper-case the hex of
 //! the remaining escapes; collapse repeated slashes; remove dot segments (clamped at the root).
 //! Refused outright: encoded NUL and control characters, malformed escapes, backslashes raw or
-//! encoded (some backends treat `\` as `/`, which would reopen traversal behind our back).
+//! encoded (some backends treat `\` as `/`, which would reopen traversal behind our back), and
+//! dot segments carrying parameters (`/..;/`, `/.;x/`): Tomcat, Jetty and Spring strip a
+//! segment's `;` parameters before they remove dot segments, so `/public/..;/admin` is
+//! `/admin` to them while it is neither a dot segment nor `/admin` to RFC 3986.
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +19,8 @@ pub enum PathError {
     Forbidden,
     /// Not an origin-form path.
     NotAbsolute,
+    /// A `.` or `..` segment with `;` parameters.
+    DotSegmentParameters,
 }
 
 impl PathError {
@@ -25,6 +30,7 @@ impl PathError {
             Self::BadEscape => "malformed percent-encoding in path",
             Self::Forbidden => "path contains a forbidden character",
             Self::NotAbsolute => "path must start with '/'",
+            Self::DotSegmentParameters => "path contains a dot segment with parameters",
         }
     }
 }
@@ -55,11 +61,20 @@ fn already_normal(raw: &str) -> bool {
     let mut segments = raw[1..].split('/').peekable();
     while let Some(seg) = segments.next() {
         let last = segments.peek().is_none();
-        if (seg.is_empty() && !last) || seg == "." || seg == ".." {
+        if (seg.is_empty() && !last) || (seg.starts_with('.') && is_dot_segment(dot_part(seg))) {
             return false;
         }
     }
     true
+}
+
+/// A segment without its `;` parameters, as servlet containers see it.
+fn dot_part(seg: &str) -> &str {
+    seg.split_once(';').map_or(seg, |(name, _)| name)
+}
+
+fn is_dot_segment(seg: &str) -> bool {
+    seg == "." || seg == ".."
 }
 
 /// Returns the normalised path, borrowing nothing. Fast path: already-normal paths are copied
@@ -119,6 +134,7 @@ fn normalize_steps(raw: &str) -> Result<String, PathError> {
             ".." => {
                 out.pop();
             }
+            s if is_dot_segment(dot_part(s)) => return Err(PathError::DotSegmentParameters),
             s => out.push(s),
         }
     }
@@ -185,5 +201,22 @@ mod tests {
         assert_eq!(normalize_path("/a%zz"), Err(PathError::BadEscape));
         assert_eq!(normalize_path("/a%2"), Err(PathError::BadEscape));
         assert_eq!(normalize_path("a"), Err(PathError::NotAbsolute));
+        for raw in [
+            "/public/..;/admin",
+            "/a/.;x/b",
+            "/a/..;jsessionid=1",
+            "/a/%2e%2e;/b",
+        ] {
+            assert_eq!(
+                normalize_path(raw),
+                Err(PathError::DotSegmentParameters),
+                "{raw}"
+            );
+        }
+        // Parameters on other segments, and dots that are not whole segments, are data.
+        assert_eq!(
+            normalize_path("/a;v=1/..b;x").as_deref(),
+            Ok("/a;v=1/..b;x")
+        );
     }
 }
