@@ -218,7 +218,8 @@ pub struct Api {
     pub name: String,
     /// Path prefix that selects this API, e.g. `/orders/v1`. The longest matching prefix wins.
     pub base_path: String,
-    /// Host names this API answers for (exact, or `*.example.com`). Empty: any host.
+    /// Host names this API answers for (exact, or `*.example.com`), matched without case, port or
+    /// a trailing dot; an absolute-form request target's host wins over `Host`. Empty: any host.
     #[serde(default)]
     pub hosts: Vec<String>,
     /// Environments this API is deployed to (e.g. `[test, prod]`): it is routed only on

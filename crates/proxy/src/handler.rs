@@ -125,13 +125,14 @@ fn request_id(headers: &http::HeaderMap, peer_is_trusted: bool) -> (Arc<str>, He
     }
 }
 
-/// The host the client asked for: `Host` (HTTP/1.1) or the URI authority (HTTP/2 `:authority`).
+/// The host the client asked for, as routing reads it: the URI authority (HTTP/2 `:authority`,
+/// or an HTTP/1.1 absolute-form target, whose `Host` RFC 9112 §3.2.2 says to ignore), else
+/// `Host`.
 fn requested_host<B>(req: &Request<B>) -> Option<HeaderValue> {
-    req.headers().get(header::HOST).cloned().or_else(|| {
-        req.uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    })
+    req.uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| req.headers().get(header::HOST).cloned())
 }
 
 /// Handles one request.
@@ -440,6 +441,8 @@ fn route<'s>(
             } else {
                 h.split(':').next().unwrap_or(h)
             };
+            // `api.example.com.` is the same fully qualified name as `api.example.com`.
+            let h = h.strip_suffix('.').unwrap_or(h);
             // Hosts arrive in lower case almost always: no copy then.
             if h.bytes().any(|b| b.is_ascii_uppercase()) {
                 Cow::Owned(h.to_ascii_lowercase())

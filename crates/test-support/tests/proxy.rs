@@ -346,6 +346,8 @@ apis:
         "api.example.com",
         "API.Example.COM:8080",
         "api.example.com:443",
+        "api.example.com.",
+        "API.example.com.:8443",
     ] {
         let head = format!("GET /x HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let reply = portcullis_test_support::raw(gw.addr(), head.as_bytes(), wait).await;
@@ -355,5 +357,21 @@ apis:
     let head = "GET /x HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n";
     let reply = portcullis_test_support::raw(gw.addr(), head.as_bytes(), wait).await;
     assert!(reply.contains(r#""upstream":"b""#), "{reply}");
+    // An absolute-form target names the host; `Host` is ignored (RFC 9112 §3.2.2), for routing
+    // and for what the upstream is told the client asked for alike.
+    for (target, host, upstream) in [
+        ("http://api.example.com/x", "www.example.com", (&a, "a")),
+        ("http://www.example.com/x", "api.example.com", (&b, "b")),
+    ] {
+        let head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let reply = portcullis_test_support::raw(gw.addr(), head.as_bytes(), wait).await;
+        assert!(
+            reply.contains(&format!(r#""upstream":"{}""#, upstream.1)),
+            "{target}: {reply}"
+        );
+        let seen = upstream.0.requests();
+        let forwarded = &seen.last().expect("a request").headers["x-forwarded-host"];
+        assert_eq!(forwarded, target.split('/').nth(2).unwrap(), "{target}");
+    }
     gw.stop().await;
 }
