@@ -91,22 +91,43 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
 }
 
 /// The real client IP: the peer, or — when the peer is a trusted proxy — the right-most
-/// `X-Forwarded-For` address that is not itself a trusted proxy.
+/// `X-Forwarded-For` address that is not itself a trusted proxy (the left-most one when all
+/// are, as nginx's `real_ip_recursive` does).
+///
+/// The chain is walked from the right and the walk stops at the first entry that is not an
+/// address (`unknown`, an obfuscated name, garbage): everything to its left was written by
+/// whoever sent it to a trusted proxy, so skipping it would let a client choose its own IP.
+/// The last trusted hop is the client then. `ip:port` and `[v6]:port` entries, which some
+/// load balancers write, are addresses.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
     if proxies.is_empty() || !trusted(peer, proxies) {
         return peer;
     }
-    let hops: Vec<IpAddr> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    hops.into_iter()
-        .rev()
-        .find(|ip| !trusted(*ip, proxies))
-        .unwrap_or(peer)
+    let mut last_trusted = peer;
+    for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
+        let Ok(text) = value.to_str() else {
+            return last_trusted;
+        };
+        for entry in text.rsplit(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let Some(ip) = hop_address(entry) else {
+                return last_trusted;
+            };
+            if !trusted(ip, proxies) {
+                return ip;
+            }
+            last_trusted = ip;
+        }
+    }
+    last_trusted
+}
+
+/// The address of one `X-Forwarded-For` entry: `ip`, `ip:port`, `[v6]` or `[v6]:port`.
+fn hop_address(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
 }
 
 /// A request id to trust from a client header: short and of a safe alphabet.
@@ -289,6 +310,34 @@ mod tests {
         let stranger: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(client_ip(stranger, &h, &proxies), stranger);
         assert_eq!(client_ip(peer, &h, &[]), peer);
+    }
+
+    #[test]
+    fn client_ip_never_skips_an_entry_it_cannot_read() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let cases: [(&[&str], IpAddr); 9] = [
+            // The client's own claim (left) is never believed past an entry a proxy wrote.
+            (&["6.6.6.6, 203.0.113.9:51234"], ip("203.0.113.9")),
+            (&["6.6.6.6, [2001:db8::7]:443, 10.0.0.7"], ip("2001:db8::7")),
+            (&["6.6.6.6, [2001:db8::7]"], ip("2001:db8::7")),
+            (&["6.6.6.6, unknown"], peer),
+            (&["6.6.6.6, unknown, 10.0.0.9"], ip("10.0.0.9")),
+            (&["6.6.6.6, 203.0.113.9:x"], peer),
+            // Several fields are one list, in order; empty entries carry nothing.
+            (&["6.6.6.6", "203.0.113.9 ,"], ip("203.0.113.9")),
+            (&["203.0.113.9", "10.0.0.5, 10.0.0.6"], ip("203.0.113.9")),
+            // All trusted: the left-most is where the request came from.
+            (&["10.0.0.4, 10.0.0.5"], ip("10.0.0.4")),
+        ];
+        for (values, want) in cases {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(&X_FORWARDED_FOR, HeaderValue::from_str(v).unwrap());
+            }
+            assert_eq!(client_ip(peer, &h, &proxies), want, "{values:?}");
+        }
     }
 
     #[test]

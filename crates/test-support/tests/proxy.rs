@@ -217,6 +217,38 @@ apis:
     gw.stop().await;
 }
 
+/// Behind a trusted proxy, `access-control` judges the right-most untrusted hop; a client that
+/// puts an allowed address to the left of an entry the walk cannot read is not let in.
+#[tokio::test]
+async fn the_client_ip_behind_a_trusted_proxy_cannot_be_chosen_by_the_client() {
+    let a = Recorder::start("a").await;
+    let yaml = format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+trusted_proxies: ["127.0.0.0/8"]
+apis:
+  - name: x
+    base_path: /
+    upstream: {{ targets: ["{}"] }}
+    policies: {{ request: [ {{ access-control: {{ allow: ["192.0.2.0/24"] }} }} ] }}
+"#,
+        a.url()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    for (chain, status) in [
+        ("192.0.2.1", 200),
+        ("198.51.100.4, 192.0.2.1", 200),
+        ("192.0.2.1, 198.51.100.4", 403),
+        ("192.0.2.1, 198.51.100.4:50123", 403),
+        ("192.0.2.1, [2001:db8::4]:443", 403),
+        ("192.0.2.1, unknown", 403),
+    ] {
+        let r = get(&gw.url("/x"), &[("x-forwarded-for", chain)]).await;
+        assert_eq!(r.status, status, "{chain}");
+    }
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn forwarding_headers_are_set_and_client_spoofing_is_replaced() {
     let (a, b) = (Recorder::start("a").await, Recorder::start("b").await);
