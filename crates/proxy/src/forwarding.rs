@@ -159,6 +159,21 @@ pub fn peer_header(peer: IpAddr) -> HeaderValue {
     HeaderValue::from_bytes(&buf[..len]).expect("an IP address is a valid header value")
 }
 
+/// Every field line of `name` as one list (`a, b`: RFC 9110 §5.3), with room for `extra` more
+/// bytes; `None` if there is none. A proxy may add its hop as a line of its own, and the chain
+/// sent upstream must hold every hop that [`client_ip`] walked.
+fn joined(headers: &HeaderMap, name: &HeaderName, extra: usize) -> Option<BytesMut> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut out = BytesMut::with_capacity(first.len() + extra);
+    out.extend_from_slice(first.as_bytes());
+    for v in values {
+        out.extend_from_slice(b", ");
+        out.extend_from_slice(v.as_bytes());
+    }
+    Some(out)
+}
+
 /// Sets the forwarding headers on a request going upstream. `peer` is the connection's peer
 /// address as [`peer_header`] formats it.
 pub fn set_forwarding(
@@ -169,15 +184,11 @@ pub fn set_forwarding(
     host: Option<&HeaderValue>,
 ) {
     let peer_s = peer.as_bytes();
-    let prev_xff = headers
-        .get(&X_FORWARDED_FOR)
-        .filter(|_| peer_is_trusted)
-        .and_then(|v| v.to_str().ok())
-        .map(str::as_bytes);
+    let prev_xff = peer_is_trusted
+        .then(|| joined(headers, &X_FORWARDED_FOR, 2 + peer_s.len()))
+        .flatten();
     let xff = match prev_xff {
-        Some(prev) => {
-            let mut v = BytesMut::with_capacity(prev.len() + 2 + peer_s.len());
-            v.extend_from_slice(prev);
+        Some(mut v) => {
             v.extend_from_slice(b", ");
             v.extend_from_slice(peer_s);
             HeaderValue::from_maybe_shared(v.freeze()).ok()
@@ -205,24 +216,23 @@ pub fn set_forwarding(
             None => headers.remove(&X_FORWARDED_HOST),
         };
     }
-    // The previous `Forwarded` survives only from a trusted proxy.
-    let prev_fwd = headers
-        .get(&FORWARDED)
-        .filter(|_| peer_is_trusted)
-        .and_then(|v| v.to_str().ok())
-        .map(str::as_bytes);
     let host = host.map(HeaderValue::as_bytes).filter(|h| {
         h.iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
     });
-    // Written straight into the bytes the header value keeps (no String, no second copy).
-    let mut fwd = BytesMut::with_capacity(
-        prev_fwd.map_or(0, |p| p.len() + 2) + 64 + host.map_or(0, <[u8]>::len),
-    );
-    if let Some(prev) = prev_fwd {
-        fwd.extend_from_slice(prev);
-        fwd.extend_from_slice(b", ");
-    }
+    // Written straight into the bytes the header value keeps (no String, no second copy). The
+    // previous `Forwarded` survives only from a trusted proxy.
+    let room = 66 + host.map_or(0, <[u8]>::len);
+    let mut fwd = match peer_is_trusted
+        .then(|| joined(headers, &FORWARDED, room))
+        .flatten()
+    {
+        Some(mut prev) => {
+            prev.extend_from_slice(b", ");
+            prev
+        }
+        None => BytesMut::with_capacity(room),
+    };
     fwd.extend_from_slice(b"for=");
     if peer_s.contains(&b':') {
         // IPv6: quoted and bracketed (RFC 7239 §6).
@@ -378,6 +388,29 @@ mod tests {
             None,
         );
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.1");
+        // Several field lines from a trusted proxy are one chain: every hop goes upstream.
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("forwarded", "for=6.6.6.6"),
+            ("forwarded", "for=203.0.113.9"),
+        ] {
+            h.append(name, HeaderValue::from_static(value));
+        }
+        set_forwarding(
+            &mut h,
+            &peer_header("10.0.0.1".parse().unwrap()),
+            true,
+            "https",
+            None,
+        );
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 203.0.113.9, 10.0.0.1");
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(
+            h["forwarded"],
+            "for=6.6.6.6, for=203.0.113.9, for=10.0.0.1;proto=https"
+        );
         // A trusted proxy's values are kept, and `Forwarded` extended.
         let mut h = headers(&[
             ("x-forwarded-proto", "https"),
