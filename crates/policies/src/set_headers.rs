@@ -30,6 +30,7 @@ const MANAGED: &[&str] = &[
     "trailer",
     "transfer-encoding",
     "upgrade",
+    "proxy-authorization",
     "host",
     "content-length",
 ];

@@ -205,6 +205,9 @@ pub async fn handle(
     let host = requested_host(&req);
 
     let (mut parts, body) = req.into_parts();
+    // The client's hop-by-hop headers (and those its `Connection` names) go now, before the
+    // policies: stripped later, a client could name a header a policy adds for the upstream.
+    strip_hop_by_hop(&mut parts.headers, client_upgrade.is_some());
     // Policies and the upstream see the normalised path (plus the original query).
     let normalised = match parts.uri.query() {
         Some(q) => format!("{path}?{q}").parse().ok(),
@@ -255,7 +258,7 @@ pub async fn handle(
             };
             // Prepared, sent and answered in three steps rather than one `async fn`: a
             // wrapping future would copy the upstream call's (kilobytes) once more.
-            let result = match upstream_request(&mut ex, &target, client_upgrade.is_some()) {
+            let result = match upstream_request(&mut ex, &target) {
                 Ok((up, replay)) => target
                     .group
                     .send(up, replay)
@@ -476,7 +479,6 @@ struct Target<'a> {
 fn upstream_request(
     ex: &mut Exchange,
     target: &Target<'_>,
-    upgrading: bool,
 ) -> Result<(Request<Body>, Option<Bytes>), GatewayError> {
     let Target {
         group: _,
@@ -506,7 +508,6 @@ fn upstream_request(
         }
     };
     let mut headers = std::mem::take(&mut ex.request.headers);
-    strip_hop_by_hop(&mut headers, upgrading);
     headers.remove(header::HOST);
     set_forwarding(
         &mut headers,

@@ -249,6 +249,44 @@ apis:
     gw.stop().await;
 }
 
+/// A client's `Connection` header names hop-by-hop headers of its own message: it cannot make
+/// the gateway drop a header that a policy (or the gateway) adds for the upstream.
+#[tokio::test]
+async fn connection_cannot_remove_headers_the_gateway_adds() {
+    let a = Recorder::start("a").await;
+    let yaml = format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+apis:
+  - name: x
+    base_path: /
+    upstream: {{ targets: ["{}"] }}
+    policies: {{ request: [ {{ set-headers: {{ set: {{ x-tier: basic }} }} }} ] }}
+"#,
+        a.url()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let r = get(
+        &gw.url("/x"),
+        &[
+            ("x-tier", "gold"),
+            ("x-drop-me", "1"),
+            (
+                "connection",
+                "x-tier, x-forwarded-for, x-request-id, x-drop-me",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let seen = &a.requests()[0];
+    assert_eq!(seen.headers["x-tier"], "basic");
+    assert_eq!(seen.headers["x-forwarded-for"], "127.0.0.1");
+    assert!(seen.headers.contains_key("x-request-id"));
+    assert!(seen.headers.get("x-drop-me").is_none());
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn forwarding_headers_are_set_and_client_spoofing_is_replaced() {
     let (a, b) = (Recorder::start("a").await, Recorder::start("b").await);
