@@ -44,9 +44,40 @@ pub fn check_head(
         )));
     }
     if version <= http::Version::HTTP_11 {
+        check_host(version, headers)?;
         check_framing(headers)?;
     }
     Ok(())
+}
+
+/// `uri-host [":" port]`: an authority without user information, with a numeric port if any.
+fn valid_host(value: &[u8]) -> bool {
+    !value.is_empty()
+        && http::uri::Authority::try_from(value).is_ok_and(|a| {
+            let text = a.as_str();
+            let port = match text.rsplit_once(':') {
+                Some((_, port)) if !text.ends_with(']') => port,
+                _ => "",
+            };
+            !text.contains('@') && port.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request has exactly one `Host`, an HTTP/1.0 one at most, and its
+/// value is a host and optional port. Two hosts in one request are read differently by
+/// different parties (the first, the last, the routed one), which is what host-confusion
+/// attacks on caches and virtual hosts rely on.
+fn check_host(version: http::Version, headers: &HeaderMap) -> Result<(), GatewayError> {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let refuse = |detail: &'static str| Err(GatewayError::bad_request().with_detail(detail));
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => refuse("more than one Host header"),
+        (None, None) if version == http::Version::HTTP_11 => {
+            refuse("an HTTP/1.1 request needs a Host header")
+        }
+        (Some(host), None) if !valid_host(host.as_bytes()) => refuse("invalid Host header"),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses ambiguous HTTP/1 message framing: both Content-Length and Transfer-Encoding, several
@@ -102,8 +133,12 @@ mod tests {
         }
     }
 
+    /// Checks an HTTP/1.1 head with `h` (and `Host: a` unless `h` has a host).
     fn check(h: &[(&str, &str)]) -> Result<(), GatewayError> {
         let mut map = HeaderMap::new();
+        if !h.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            map.insert(header::HOST, HeaderValue::from_static("a"));
+        }
         for (k, v) in h {
             map.append(
                 http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -129,6 +164,40 @@ mod tests {
         );
         let e = check_head(101, http::Version::HTTP_11, &HeaderMap::new(), &limits()).unwrap_err();
         assert_eq!(e.status(), 414);
+    }
+
+    #[test]
+    fn one_valid_host() {
+        for ok in [
+            "a",
+            "api.example.com:8443",
+            "[2001:db8::1]:80",
+            "[::1]",
+            "127.0.0.1",
+            "a:",
+        ] {
+            assert!(check(&[("host", ok)]).is_ok(), "{ok}");
+        }
+        for bad in ["a b", "a/b", "user@a", "a:port", "[::1]:x", ""] {
+            assert_eq!(
+                check(&[("host", bad)]).unwrap_err().status(),
+                400,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            check(&[("host", "a"), ("host", "b")]).unwrap_err().status(),
+            400
+        );
+        assert_eq!(
+            check(&[("host", "a"), ("host", "a")]).unwrap_err().status(),
+            400
+        );
+        let none = HeaderMap::new();
+        let e = check_head(10, http::Version::HTTP_11, &none, &limits()).unwrap_err();
+        assert_eq!(e.detail(), Some("an HTTP/1.1 request needs a Host header"));
+        assert!(check_head(10, http::Version::HTTP_10, &none, &limits()).is_ok());
+        assert!(check_head(10, http::Version::HTTP_2, &none, &limits()).is_ok());
     }
 
     #[test]

@@ -229,6 +229,32 @@ async fn heads_with_too_many_lines_are_refused_with_problem_json_in_any_pieces()
     gw.stop().await;
 }
 
+/// RFC 9112 §3.2: exactly one valid `Host` in HTTP/1.1 (at most one in HTTP/1.0), else 400.
+#[tokio::test]
+async fn requests_without_exactly_one_valid_host_are_rejected() {
+    let (gw, up) = gateway("").await;
+    for head in [
+        "GET /public/x HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /public/x HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+        "GET /public/x HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n",
+        "GET /public/x HTTP/1.1\r\nHost: evil@a\r\nConnection: close\r\n\r\n",
+    ] {
+        let resp = raw(gw.addr(), head.as_bytes(), Duration::from_secs(3)).await;
+        let status = status_line(&resp).split(' ').nth(1);
+        assert_eq!(status, Some("400"), "{head:?}: {resp}");
+        assert!(resp.contains("request.invalid"), "{head:?}: {resp}");
+    }
+    assert_eq!(up.count(), 0);
+    let resp = raw(
+        gw.addr(),
+        b"GET /public/x HTTP/1.0\r\n\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(status_line(&resp).split(' ').nth(1), Some("200"), "{resp}");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn header_names_with_underscores_are_rejected() {
     let (gw, up) = gateway("").await;
