@@ -24,6 +24,7 @@ pub mod location;
 mod request;
 pub mod rules;
 pub mod tokenizer;
+mod wide;
 
 use std::collections::HashSet;
 use std::sync::LazyLock;

@@ -347,3 +347,75 @@ fn parsed_json_body_gives_the_same_findings() {
     assert!(plain.len() >= 2, "{plain:?}");
     assert_eq!(shared, plain);
 }
+
+/// The encodings a back end may decode a body from: UTF-16 and UTF-32, little and big endian,
+/// with and without a byte order mark.
+fn wide_encodings(text: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let le16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let be16: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let bom16 = [0xFF, 0xFE]
+        .into_iter()
+        .chain(le16.iter().copied())
+        .collect();
+    let le32 = text
+        .chars()
+        .flat_map(|c| u32::from(c).to_le_bytes())
+        .collect();
+    let be32 = text
+        .chars()
+        .flat_map(|c| u32::from(c).to_be_bytes())
+        .collect();
+    vec![
+        ("le16", le16),
+        ("be16", be16),
+        ("bom16", bom16),
+        ("le32", le32),
+        ("be32", be32),
+    ]
+}
+
+/// Bodies in UTF-16 and UTF-32: back ends such as Jackson and XML readers decode them, so the
+/// detector reads the text they decode to, with the body's structure (JSON fields, exclusions)
+/// and with characters beyond ASCII (full-width forms that NFKC folds into `<script>`).
+#[test]
+fn utf16_and_utf32_bodies_are_inspected_as_their_text() {
+    let d = det(&DetectorConfig::default());
+    let cases: [(&str, &str); 3] = [
+        (
+            "application/json",
+            r#"{"q":"1' union select password from users--"}"#,
+        ),
+        (
+            "application/xml",
+            "<a><c>1' UNION SELECT password FROM users--</c></a>",
+        ),
+        (
+            "text/plain",
+            "\u{FF1C}script\u{FF1E}alert(document.cookie)\u{FF1C}/script\u{FF1E}",
+        ),
+    ];
+    for (ct, text) in cases {
+        assert!(
+            !d.inspect_request("/c", None, [], Some(ct), Some(text.as_bytes()))
+                .is_empty()
+        );
+        for (name, body) in wide_encodings(text) {
+            let f = d.inspect_request("/c", None, [], Some(ct), Some(&body));
+            assert!(!f.is_empty(), "{ct} {name}: not detected");
+        }
+    }
+    // A field excluded from XSS stays excluded when the JSON arrives in UTF-16 (read as raw
+    // text, the whole body would be inspected and refused).
+    let d = det(&DetectorConfig {
+        exclusions: vec![Exclusion {
+            location: "json $.comment".into(),
+            classes: vec![AttackClass::Xss],
+        }],
+        ..DetectorConfig::default()
+    });
+    let text = r#"{"comment":"<b>hi</b><img src=x onerror=alert(1)>"}"#;
+    for (name, body) in wide_encodings(text) {
+        let f = d.inspect_request("/c", None, [], Some("application/json"), Some(&body));
+        assert!(f.is_empty(), "{name}: {f:?}");
+    }
+}

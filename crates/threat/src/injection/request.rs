@@ -830,6 +830,9 @@ impl Detector {
         }
         if let Some(body) = body.filter(|b| !b.is_empty()) {
             let body = &body[..body.len().min(self.max_body_len)];
+            // A UTF-16 or UTF-32 body is inspected as the text a back end decodes it to.
+            let wide = super::wide::wide_text(body);
+            let body = wide.as_deref().map_or(body, str::as_bytes);
             let ok = match body_kind(content_type, body) {
                 BodyKind::Form => {
                     c.pairs(body, Location::FormField, Location::FormFieldName);
