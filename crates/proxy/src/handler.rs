@@ -1,8 +1,9 @@
 //! One request's way through the gateway:
 //!
 //! ```text
-//! edge checks → normalise path → route (host, base path) → flow → body limit / buffering
-//!   → pipeline request phase → upstream → pipeline response phase → client
+//! edge checks → normalise path → route (host, base path) → flow → strip the client's hop-by-hop
+//!   headers → body limit / buffering → pipeline request phase → upstream
+//!   → pipeline response phase → client
 //! ```
 //!
 //! Any step may answer early; errors become responses only through [`crate::errors`].
