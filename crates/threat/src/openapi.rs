@@ -63,6 +63,7 @@ mod visibility;
 
 use std::sync::Arc;
 
+pub use body::DUPLICATE_KEYS;
 pub use error::{LoadError, Violation, codes};
 pub use operation::{MatchedOperation, SchemeRequirement, SecurityRequirement};
 pub use options::OpenApiOptions;

@@ -284,6 +284,21 @@ fn body_violations() {
         pairs(&[(codes::BODY_INVALID, "body /age")]),
         "3.0 exclusiveMinimum: true excludes 0"
     );
+    // A repeated member name is refused even when the last value (the one `serde_json` and the
+    // schema see) is valid: a back end that keeps the first one would act on `age: 0`.
+    assert_eq!(
+        violations(
+            &v,
+            &view(
+                "POST",
+                "/pets",
+                &h,
+                Some("application/json"),
+                Some(br#"{"name": "Rex", "age": 0, "age": 3}"#)
+            )
+        ),
+        pairs(&[(codes::BODY_INVALID, "body")])
+    );
     assert_eq!(
         violations(
             &v,

@@ -293,7 +293,10 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 broken document fails the deploy. An undeclared path answers 404 \
                 `openapi.path_not_found`, an undeclared method 405 \
                 `openapi.method_not_allowed` (with `Allow`), any other violation 400 with the \
-                list of `violations`.",
+                list of `violations`. A JSON body that repeats a member name in an object is \
+                refused (`openapi.body_invalid` at `body`): parsers disagree on which value \
+                counts, so the schema could judge one value while the back end acts on the \
+                other.",
         yaml: "\
 - openapi-validation:
     spec: openapi/orders.yaml   # relative to the configuration file

@@ -73,6 +73,11 @@ pub(crate) enum Parsed<'b> {
     Doc(JsonView<'b>),
 }
 
+/// The violation for a JSON body that repeats a member name in some object (RFC 8259 §4: names
+/// SHOULD be unique). Listed before the schema's own violations, which judge the last value.
+pub const DUPLICATE_KEYS: &str =
+    "an object repeats a member name; parsers disagree on which of its values counts";
+
 /// `serde_json` stops at this nesting (its recursion limit); deeper documents go through it
 /// so they fail the same way.
 const SERDE_MAX_DEPTH: u32 = 127;
@@ -133,6 +138,13 @@ pub(crate) fn check_media(
         (Parsed::None, Some(doc)) => doc.view(body.bytes).map_or(Parsed::None, Parsed::Doc),
         (parsed, _) => parsed,
     };
+    // Parsers disagree on a repeated member name (`serde_json` and most keep the last value,
+    // some the first): the schema would judge one value while the back end acts on the other.
+    if let (BodyKind::Json, Parsed::Doc(view)) = (body_kind, parsed)
+        && view.has_duplicate_keys()
+    {
+        c.push(Violation::new(body_code, "body", DUPLICATE_KEYS));
+    }
     let owned;
     let value = match (body_kind, parsed) {
         (BodyKind::Json, Parsed::Value(parsed)) => parsed,
