@@ -45,11 +45,11 @@ pub struct FramingFlags {
     at_boundary: AtomicBool,
     /// Something was written since the last successful flush.
     unflushed: AtomicBool,
-    /// The connection left plain request/response framing (upgrade, CONNECT, HTTP/2, or bytes
-    /// the scanner cannot follow): it is never idle in the sense above.
+    /// The connection left plain request/response framing (upgrade, HTTP/2, or bytes the
+    /// scanner cannot follow): it is never idle in the sense above.
     sticky: AtomicBool,
-    /// No more request heads will come: the connection was upgraded, tunnels (CONNECT), speaks
-    /// HTTP/2, or carries bytes the scanner cannot follow.
+    /// No more request heads will come: the connection was upgraded, speaks HTTP/2, or carries
+    /// bytes the scanner cannot follow.
     headless: AtomicBool,
 }
 
@@ -235,10 +235,6 @@ impl Scanner {
         }
         self.heads += 1;
         flags.heads.store(self.heads, Ordering::Relaxed);
-        if request_line.starts_with(b"CONNECT ") {
-            flags.sticky.store(true, Ordering::Relaxed);
-            flags.headless.store(true, Ordering::Relaxed);
-        }
         // `Some(None)`: Content-Length fields hyper refuses (the connection then ends).
         let (mut cl, mut te): (Option<Option<u64>>, bool) = (None, false);
         for line in lines {

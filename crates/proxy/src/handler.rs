@@ -172,8 +172,7 @@ pub async fn handle(
             .with_detail("both Content-Length and Transfer-Encoding are present")
             .closing_connection())
     } else if req.method() == http::Method::CONNECT {
-        // Closing: the framing scanner stops following heads after a CONNECT (a tunnel would
-        // follow it), so nothing more may be served on this connection.
+        // Closing: a client that asked for a tunnel may already be sending the tunnel's bytes.
         Err(GatewayError::method_not_allowed()
             .with_detail("CONNECT is not supported: the gateway opens no tunnels")
             .closing_connection())

@@ -7,6 +7,23 @@ use bytes::Bytes;
 use http::Method;
 use portcullis_test_support::{Recorder, TestGateway, get, request};
 
+/// One API at `/` in front of `up`, with `request_policies` (a YAML list) and the top-level
+/// settings `top`.
+fn root_api(up: &Recorder, top: &str, request_policies: &str) -> String {
+    format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+{top}
+apis:
+  - name: x
+    base_path: /
+    upstream: {{ targets: ["{}"] }}
+    policies: {{ request: {request_policies} }}
+"#,
+        up.url()
+    )
+}
+
 fn config(a: &Recorder, b: &Recorder) -> String {
     format!(
         r#"
@@ -191,18 +208,8 @@ async fn access_log_has_one_line_per_request_with_identity() {
 #[tokio::test]
 async fn access_log_counts_a_buffered_body_once() {
     let up = Recorder::start("a").await;
-    let gw = TestGateway::start(&format!(
-        r#"
-listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
-apis:
-  - name: checked
-    base_path: /
-    upstream: {{ targets: ["{}"] }}
-    policies: {{ request: [ {{ json-threat-protection: {{}} }} ] }}
-"#,
-        up.url()
-    ))
-    .await;
+    let yaml = root_api(&up, "", "[ { json-threat-protection: {} } ]");
+    let gw = TestGateway::start(&yaml).await;
     let body = r#"{"order":{"id":7,"items":["a","b"]}}"#;
     let r = request(
         Method::POST,
@@ -222,17 +229,10 @@ apis:
 #[tokio::test]
 async fn the_client_ip_behind_a_trusted_proxy_cannot_be_chosen_by_the_client() {
     let a = Recorder::start("a").await;
-    let yaml = format!(
-        r#"
-listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
-trusted_proxies: ["127.0.0.0/8"]
-apis:
-  - name: x
-    base_path: /
-    upstream: {{ targets: ["{}"] }}
-    policies: {{ request: [ {{ access-control: {{ allow: ["192.0.2.0/24"] }} }} ] }}
-"#,
-        a.url()
+    let yaml = root_api(
+        &a,
+        r#"trusted_proxies: ["127.0.0.0/8"]"#,
+        r#"[ { access-control: { allow: ["192.0.2.0/24"] } } ]"#,
     );
     let gw = TestGateway::start(&yaml).await;
     for (chain, status) in [
@@ -254,17 +254,7 @@ apis:
 #[tokio::test]
 async fn connection_cannot_remove_headers_the_gateway_adds() {
     let a = Recorder::start("a").await;
-    let yaml = format!(
-        r#"
-listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
-apis:
-  - name: x
-    base_path: /
-    upstream: {{ targets: ["{}"] }}
-    policies: {{ request: [ {{ set-headers: {{ set: {{ x-tier: basic }} }} }} ] }}
-"#,
-        a.url()
-    );
+    let yaml = root_api(&a, "", "[ { set-headers: { set: { x-tier: basic } } } ]");
     let gw = TestGateway::start(&yaml).await;
     let r = get(
         &gw.url("/x"),
@@ -372,17 +362,7 @@ async fn http2_prior_knowledge_is_served() {
 #[tokio::test]
 async fn spike_arrest_answers_429_with_rate_limit_headers() {
     let a = Recorder::start("a").await;
-    let yaml = format!(
-        r#"
-listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
-apis:
-  - name: x
-    base_path: /
-    upstream: {{ targets: ["{}"] }}
-    policies: {{ request: [ {{ spike-arrest: {{ rate: 1/m }} }} ] }}
-"#,
-        a.url()
-    );
+    let yaml = root_api(&a, "", "[ { spike-arrest: { rate: 1/m } } ]");
     let gw = TestGateway::start(&yaml).await;
     let first = get(&gw.url("/a"), &[]).await;
     assert_eq!(first.status, 200);

@@ -46,75 +46,59 @@ impl Chunked {
     pub(super) fn feed(&mut self, data: &[u8]) -> Result<Option<usize>, Invalid> {
         let mut i = 0;
         while i < data.len() {
-            // The states that take runs of bytes.
-            match *self {
+            let b = data[i];
+            // The next state, and how many bytes of `data` (from `i`) this step took.
+            let (next, used) = match *self {
                 Self::Data(n) => {
                     let left = data.len() - i;
                     let take = usize::try_from(n).map_or(left, |n| n.min(left));
-                    i += take;
                     let rest = n - take as u64;
-                    *self = if rest == 0 {
+                    let next = if rest == 0 {
                         Self::DataCr
                     } else {
                         Self::Data(rest)
                     };
-                    continue;
+                    (next, take)
                 }
                 // Up to the `\r`; hyper refuses a bare `\n` in an extension.
                 Self::Extension(n) => match memchr::memchr2(b'\r', b'\n', &data[i..]) {
-                    None => return Ok(None),
-                    Some(at) if data[i + at] == b'\r' => {
-                        i += at + 1;
-                        *self = Self::SizeLf(n);
-                        continue;
-                    }
+                    None => (Self::Extension(n), data.len() - i),
+                    Some(at) if data[i + at] == b'\r' => (Self::SizeLf(n), at + 1),
                     Some(_) => return Err(Invalid),
                 },
                 Self::Trailer => match memchr::memchr(b'\r', &data[i..]) {
-                    None => return Ok(None),
-                    Some(at) => {
-                        i += at + 1;
-                        *self = Self::TrailerLf;
-                        continue;
-                    }
+                    None => (Self::Trailer, data.len() - i),
+                    Some(at) => (Self::TrailerLf, at + 1),
                 },
-                _ => {}
-            }
-            let b = data[i];
-            i += 1;
-            *self = match *self {
-                Self::Start => Self::Size(hex(b).ok_or(Invalid)?),
-                Self::Size(n) => match b {
-                    b'\t' | b' ' => Self::SizeLws(n),
-                    b';' => Self::Extension(n),
-                    b'\r' => Self::SizeLf(n),
-                    _ => {
-                        let d = hex(b).ok_or(Invalid)?;
-                        let n = n.checked_mul(16).and_then(|n| n.checked_add(d));
-                        Self::Size(n.ok_or(Invalid)?)
-                    }
-                },
-                Self::SizeLws(n) => match b {
-                    b'\t' | b' ' => Self::SizeLws(n),
-                    b';' => Self::Extension(n),
-                    b'\r' => Self::SizeLf(n),
-                    _ => return Err(Invalid),
-                },
-                Self::SizeLf(n) => match (b, n) {
-                    (b'\n', 0) => Self::EndCr,
-                    (b'\n', n) => Self::Data(n),
-                    _ => return Err(Invalid),
-                },
-                Self::DataCr if b == b'\r' => Self::DataLf,
-                Self::DataLf if b == b'\n' => Self::Start,
-                Self::EndCr if b == b'\r' => Self::EndLf,
+                Self::Start => (Self::Size(hex(b).ok_or(Invalid)?), 1),
+                Self::Size(n) | Self::SizeLws(n) if matches!(b, b'\t' | b' ') => {
+                    (Self::SizeLws(n), 1)
+                }
+                Self::Size(n) | Self::SizeLws(n) if b == b';' => (Self::Extension(n), 1),
+                Self::Size(n) | Self::SizeLws(n) if b == b'\r' => (Self::SizeLf(n), 1),
+                Self::Size(n) => {
+                    let d = hex(b).ok_or(Invalid)?;
+                    let n = n.checked_mul(16).and_then(|n| n.checked_add(d));
+                    (Self::Size(n.ok_or(Invalid)?), 1)
+                }
+                Self::SizeLf(0) if b == b'\n' => (Self::EndCr, 1),
+                Self::SizeLf(n) if b == b'\n' => (Self::Data(n), 1),
+                Self::DataCr if b == b'\r' => (Self::DataLf, 1),
+                Self::DataLf if b == b'\n' => (Self::Start, 1),
+                Self::EndCr if b == b'\r' => (Self::EndLf, 1),
                 // Anything else starts a trailer line.
-                Self::EndCr => Self::Trailer,
-                Self::TrailerLf if b == b'\n' => Self::EndCr,
-                Self::EndLf if b == b'\n' => return Ok(Some(i)),
-                Self::DataCr | Self::DataLf | Self::TrailerLf | Self::EndLf => return Err(Invalid),
-                Self::Data(_) | Self::Extension(_) | Self::Trailer => unreachable!("handled above"),
+                Self::EndCr => (Self::Trailer, 1),
+                Self::TrailerLf if b == b'\n' => (Self::EndCr, 1),
+                Self::EndLf if b == b'\n' => return Ok(Some(i + 1)),
+                Self::SizeLws(_)
+                | Self::SizeLf(_)
+                | Self::DataCr
+                | Self::DataLf
+                | Self::TrailerLf
+                | Self::EndLf => return Err(Invalid),
             };
+            *self = next;
+            i += used;
         }
         Ok(None)
     }

@@ -14,7 +14,7 @@
 //! Dropping hyper is only safe when it holds nothing of a message; [`FramingFlags::is_idle`]
 //! says so from the raw bytes (every byte read belongs to a complete request, every request's
 //! response has ended, every byte written was flushed). Connections that leave plain HTTP/1
-//! framing (HTTP/2, upgrades, CONNECT) stay with hyper to the end.
+//! framing (HTTP/2, upgrades) stay with hyper to the end.
 //!
 //! The header read timeout runs from the moment a connection starts waiting for a request head
 //! until the head is complete. The idle state keeps that clock (`deadline`), and a busy period

@@ -82,14 +82,12 @@ pub const DUPLICATE_KEYS: &str =
 /// so they fail the same way.
 const SERDE_MAX_DEPTH: u32 = 127;
 
-/// Whether validating the tape gives exactly what validating `serde_json`'s `Value` would:
-/// no repeated key (`serde_json` keeps the last), no number `serde_json` might refuse, no
-/// nesting past its limit.
+/// Whether validating the tape of a document without repeated keys (`serde_json` keeps the
+/// last) gives exactly what validating `serde_json`'s `Value` would: no number `serde_json`
+/// might refuse, no nesting past its limit.
 fn tape_stands_in(view: JsonView<'_>) -> bool {
     let doc = view.doc();
-    doc.stats().max_depth <= SERDE_MAX_DEPTH
-        && !doc.has_wide_numbers()
-        && !view.has_duplicate_keys()
+    doc.stats().max_depth <= SERDE_MAX_DEPTH && !doc.has_wide_numbers()
 }
 
 /// Shared by requests and responses: pick the declared media type and validate the body.
@@ -140,15 +138,17 @@ pub(crate) fn check_media(
     };
     // Parsers disagree on a repeated member name (`serde_json` and most keep the last value,
     // some the first): the schema would judge one value while the back end acts on the other.
-    if let (BodyKind::Json, Parsed::Doc(view)) = (body_kind, parsed)
-        && view.has_duplicate_keys()
-    {
+    let repeated_keys = matches!(
+        (body_kind, parsed),
+        (BodyKind::Json, Parsed::Doc(view)) if view.has_duplicate_keys()
+    );
+    if repeated_keys {
         c.push(Violation::new(body_code, "body", DUPLICATE_KEYS));
     }
     let owned;
     let value = match (body_kind, parsed) {
         (BodyKind::Json, Parsed::Value(parsed)) => parsed,
-        (BodyKind::Json, Parsed::Doc(view)) if tape_stands_in(view) => {
+        (BodyKind::Json, Parsed::Doc(view)) if !repeated_keys && tape_stands_in(view) => {
             c.check(validator, Instance::Doc(view.root()), "body", body_code);
             return;
         }
