@@ -108,6 +108,9 @@ conditions! {
     cors_rejected => (FORBIDDEN, "cors.rejected", "CORS request not allowed", Client);
     /// The request body exceeds the configured size.
     body_too_large => (PAYLOAD_TOO_LARGE, "request.body_too_large", "Request body too large", Client);
+    /// A policy must read the request body, and its `Content-Encoding` is one the gateway
+    /// cannot undo (only `gzip` and `deflate` are decoded for inspection).
+    content_encoding_unsupported => (UNSUPPORTED_MEDIA_TYPE, "request.content_encoding_unsupported", "Unsupported content encoding", Client);
     /// The request URI exceeds the configured length.
     uri_too_long => (URI_TOO_LONG, "request.uri_too_long", "Request URI too long", Client);
     /// Too many request headers, or a header block that is too large.

@@ -198,7 +198,7 @@ impl Policy for InjectionProtection {
         let req = &ex.request;
         let content_type = req.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         let body = if self.inspect_body {
-            ex.body.buffered().map(|b| &b[..])
+            ex.body.content()?.map(|b| &b[..])
         } else {
             None
         };

@@ -134,7 +134,7 @@ impl Policy for JsonThreatProtection {
     }
 
     async fn on_request(&self, ex: &mut Exchange) -> Result<Decision, GatewayError> {
-        let Some(body) = ex.body.buffered().filter(|b| !b.is_empty()) else {
+        let Some(body) = ex.body.content()?.filter(|b| !b.is_empty()) else {
             return Ok(Decision::Continue);
         };
         let content_type = ex.request.headers.get(CONTENT_TYPE);
@@ -170,7 +170,7 @@ impl ParsedJsonBody {
     /// the very same bytes.
     pub(crate) fn of<'a>(ex: &'a Exchange) -> Option<JsonView<'a>> {
         let parsed = ex.request.extensions.get::<ParsedJsonBody>()?;
-        let body = ex.body.buffered()?;
+        let body = ex.body.content().ok()??;
         if !std::ptr::eq(parsed.body.as_ref(), body.as_ref()) {
             return None;
         }

@@ -179,7 +179,7 @@ impl Policy for OpenApiValidation {
             query: ex.request.uri.query(),
             headers: &ex.request.headers,
             content_type: None,
-            body: ex.body.buffered().map(|b| &b[..]),
+            body: ex.body.content()?.map(|b| &b[..]),
         };
         // A body `json-threat-protection` already parsed is validated on its tape.
         let outcome = match ParsedJsonBody::of(ex) {

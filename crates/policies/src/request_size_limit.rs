@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::header::CONTENT_LENGTH;
 use portcullis_core::{ByteSize, GatewayError};
-use portcullis_policy::{Decision, Exchange, Phase, Policy, RequestBody};
+use portcullis_policy::{Decision, Exchange, Phase, Policy};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -83,7 +83,7 @@ impl Policy for RequestSizeLimit {
     }
 
     async fn on_request(&self, ex: &mut Exchange) -> Result<Decision, GatewayError> {
-        if let RequestBody::Buffered(body) = &ex.body {
+        if let Some(body) = ex.body.wire() {
             let len = u64::try_from(body.len()).unwrap_or(u64::MAX);
             return if len > self.max {
                 Err(self.too_large())
@@ -106,7 +106,7 @@ impl Policy for RequestSizeLimit {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use portcullis_policy::{Mode, RequestOutcome};
+    use portcullis_policy::{Mode, RequestBody, RequestOutcome};
     use serde_json::json;
 
     use super::*;
@@ -188,6 +188,21 @@ mod tests {
         let mut ex = exchange("POST", "/", &[]);
         ex.body = RequestBody::Buffered(Bytes::from_static(b"1234"));
         assert!(run(&p, &mut ex, 200).await.code().is_none());
+        // A content-coded body is measured as received, which is what goes upstream.
+        let mut ex = exchange("POST", "/", &[]);
+        ex.body = RequestBody::Coded {
+            wire: Bytes::from_static(b"1234"),
+            content: Ok(Bytes::from_static(b"123456789")),
+        };
+        assert!(run(&p, &mut ex, 200).await.code().is_none());
+        ex.body = RequestBody::Coded {
+            wire: Bytes::from_static(b"12345"),
+            content: Ok(Bytes::from_static(b"1")),
+        };
+        assert_eq!(
+            run(&p, &mut ex, 200).await.code(),
+            Some("request.body_too_large")
+        );
     }
 
     #[tokio::test]

@@ -167,7 +167,7 @@ impl Policy for XmlThreatProtection {
     }
 
     async fn on_request(&self, ex: &mut Exchange) -> Result<Decision, GatewayError> {
-        let Some(body) = ex.body.buffered().filter(|b| !b.is_empty()) else {
+        let Some(body) = ex.body.content()?.filter(|b| !b.is_empty()) else {
             return Ok(Decision::Continue);
         };
         let content_type = ex.request.headers.get(CONTENT_TYPE);

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use portcullis_core::Identity;
+use portcullis_core::{GatewayError, Identity};
 
 use crate::Mode;
 
@@ -26,6 +26,15 @@ pub enum RequestBody {
     Streaming(Body),
     /// Read fully (a policy needed it); forwarded from memory.
     Buffered(Bytes),
+    /// Read fully and content-coded (`Content-Encoding: gzip`, RFC 9110 §8.4): forwarded as
+    /// received, inspected decoded, since decoded is how the back end reads it.
+    Coded {
+        /// The bytes as received, which go upstream unchanged.
+        wire: Bytes,
+        /// The body with its codings undone, or why they cannot be (an unsupported coding,
+        /// corrupt data, a decoded size over the limit).
+        content: Result<Bytes, GatewayError>,
+    },
 }
 
 impl std::fmt::Debug for RequestBody {
@@ -33,15 +42,31 @@ impl std::fmt::Debug for RequestBody {
         match self {
             Self::Streaming(_) => f.write_str("Streaming"),
             Self::Buffered(b) => write!(f, "Buffered({} bytes)", b.len()),
+            Self::Coded { wire, content } => match content {
+                Ok(c) => write!(f, "Coded({} bytes, {} decoded)", wire.len(), c.len()),
+                Err(e) => write!(f, "Coded({} bytes, {})", wire.len(), e.code()),
+            },
         }
     }
 }
 
 impl RequestBody {
-    /// The buffered bytes, if the body was read.
-    pub fn buffered(&self) -> Option<&Bytes> {
+    /// What body-reading policies inspect: the buffered body with any content coding undone;
+    /// `Ok(None)` while it streams. The error, when the coding cannot be undone, is meant to be
+    /// returned as the policy's own, so that its `mode` applies: a body nobody can read is
+    /// never passed as inspected.
+    pub fn content(&self) -> Result<Option<&Bytes>, GatewayError> {
         match self {
-            Self::Buffered(b) => Some(b),
+            Self::Streaming(_) => Ok(None),
+            Self::Buffered(b) => Ok(Some(b)),
+            Self::Coded { content, .. } => content.as_ref().map(Some).map_err(Clone::clone),
+        }
+    }
+
+    /// The bytes forwarded upstream, if the body was read.
+    pub fn wire(&self) -> Option<&Bytes> {
+        match self {
+            Self::Buffered(b) | Self::Coded { wire: b, .. } => Some(b),
             Self::Streaming(_) => None,
         }
     }

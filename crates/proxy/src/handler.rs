@@ -28,6 +28,7 @@ use portcullis_policy::{
 
 use crate::api_metrics::ApiMetrics;
 use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
+use crate::content_coding;
 use crate::edge::{check_head, too_many_headers};
 use crate::errors::{error_response, http1_bytes};
 use crate::forwarding::{
@@ -356,7 +357,13 @@ async fn request_phase(
             // One limit and one count: wrapping the streaming limit in `collect_limited`'s
             // own counted bytes_in twice.
             match collect_limited(body, max_body, stats.clone()).await {
-                Ok(bytes) => RequestBody::Buffered(bytes),
+                // Policies judge the body as the back end reads it: decoded.
+                Ok(wire) => {
+                    match content_coding::decode(&ex.request.headers, &wire, max_body).transpose() {
+                        None => RequestBody::Buffered(wire),
+                        Some(content) => RequestBody::Coded { wire, content },
+                    }
+                }
                 Err(_) if stats.too_large.load(Ordering::Relaxed) => {
                     return (RequestOutcome::Fail(too_large(max_body)), 0);
                 }
@@ -526,13 +533,13 @@ fn upstream_request(
     let (body, replay) = match body {
         // An empty body must look empty (end of stream) so no `Content-Length: 0` is invented.
         // `Empty` is zero-sized: boxing it allocates nothing.
-        RequestBody::Buffered(b) if b.is_empty() => (
+        RequestBody::Buffered(b) | RequestBody::Coded { wire: b, .. } if b.is_empty() => (
             http_body_util::Empty::new()
                 .map_err(|e| match e {})
                 .boxed_unsync(),
             None,
         ),
-        RequestBody::Buffered(b) => (full(b.clone()), Some(b)),
+        RequestBody::Buffered(b) | RequestBody::Coded { wire: b, .. } => (full(b.clone()), Some(b)),
         RequestBody::Streaming(b) => match limit {
             Some(limit) => {
                 let stats = Arc::new(BodyStats::default());

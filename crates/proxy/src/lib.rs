@@ -9,6 +9,7 @@ pub mod upstream;
 pub mod api_metrics;
 pub mod body;
 pub mod client_cert;
+pub mod content_coding;
 pub mod edge;
 pub mod errors;
 pub mod forwarding;

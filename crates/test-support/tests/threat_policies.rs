@@ -318,3 +318,77 @@ async fn undeclared_response_statuses_are_recorded_not_blocked() {
     );
     gw.stop().await;
 }
+
+fn gzip(body: &str) -> Bytes {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body.as_bytes()).expect("compress");
+    e.finish().expect("compress").into()
+}
+
+async fn post_coded(gw: &TestGateway, path: &str, coding: &str, body: Bytes) -> Reply {
+    let headers = [
+        ("content-type", "application/json"),
+        ("content-encoding", coding),
+        ("x-tenant", "acme"),
+    ];
+    request(Method::POST, &gw.url(path), &headers, body).await
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_judged_decoded_and_forwarded_as_sent() {
+    let up = Recorder::start("up").await;
+    let gw = TestGateway::start(&config(&up)).await;
+    // Compressed, an attack or a violation shows nothing a pattern or a schema could see.
+    let xss = gzip(r#"{"c":"<img src=x onerror=alert(1)>"}"#);
+    let r = post_coded(&gw, "/comments", "gzip", xss).await;
+    assert_eq!(problem(&r), (400, "injection.detected".into()));
+    let r = post_coded(&gw, "/comments", "x-gzip", gzip(r#"[[[[["deep"]]]]]"#)).await;
+    assert_eq!(problem(&r), (400, "json.depth_exceeded".into()));
+    let r = post_coded(
+        &gw,
+        "/shop/v1/orders",
+        "gzip",
+        gzip(r#"{"sku":"book","qty":"one"}"#),
+    );
+    assert_eq!(problem(&r.await), (400, "openapi.body_invalid".into()));
+    // A coding nobody here can undo is refused, saying which ones would do.
+    let r = post_coded(&gw, "/comments", "br", gzip(r#"{"c":"hello"}"#)).await;
+    assert_eq!(
+        problem(&r),
+        (415, "request.content_encoding_unsupported".into())
+    );
+    assert_eq!(r.header("accept-encoding"), Some("gzip, deflate"));
+    // Not a gzip stream at all.
+    let r = post_coded(&gw, "/comments", "gzip", Bytes::from_static(b"{\"c\":1}")).await;
+    assert_eq!(problem(&r), (400, "request.invalid".into()));
+    assert_eq!(up.count(), 0);
+
+    // What passes goes upstream exactly as sent: still compressed, still labelled.
+    let ok = gzip(r#"{"sku":"book","qty":1}"#);
+    let r = post_coded(&gw, "/shop/v1/orders", "gzip", ok.clone()).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let seen = up.requests().pop().expect("forwarded");
+    assert_eq!(seen.body, ok);
+    assert_eq!(seen.headers["content-encoding"], "gzip");
+
+    // In monitor mode the policies record the body they could not read and let it through.
+    let r = post_coded(
+        &gw,
+        "/watched",
+        "br",
+        Bytes::from_static(b"\x0b\x02\x80{}\x03"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let lines = gw.wait_for_log_lines(7).await;
+    let events = &lines.last().expect("logged")["events"];
+    assert!(
+        events
+            .as_array()
+            .expect("events logged")
+            .contains(&"request.content_encoding_unsupported".into()),
+        "{events}"
+    );
+    gw.stop().await;
+}

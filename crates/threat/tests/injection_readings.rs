@@ -90,6 +90,41 @@ fn multipart_parts_are_inspected_one_by_one() {
         "<script>alert(1)</script>",
     )]);
     assert_eq!(body(&d, Some(&ct), &text)[0].class, AttackClass::Xss);
+    // A part without a file name is a field to the back end (PHP's `$_POST`, a servlet's
+    // parameters) whatever content type it claims: a binary label does not hide it.
+    for label in ["application/octet-stream", "image/png"] {
+        let field = multipart(&[("user", None, Some(label), "admin' or '1'='1")]);
+        let f = body(&d, Some(&ct), &field);
+        assert_eq!(
+            (
+                f.first().map(|f| f.class),
+                f.first().map(|f| f.location.as_str())
+            ),
+            (Some(AttackClass::Sqli), Some("form.user")),
+            "{label}"
+        );
+    }
+
+    // Go's reader decodes quoted-printable parts for the application: `=27` is a quote there.
+    let qp = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"user\"\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\n\
+         admin=27 o=\r\nr =271=27=3D=271\r\n--{BOUNDARY}--\r\n"
+    );
+    let f = body(&d, Some(&ct), &qp);
+    assert_eq!(
+        (
+            f.first().map(|f| f.class),
+            f.first().map(|f| f.location.as_str())
+        ),
+        (Some(AttackClass::Sqli), Some("form.user")),
+        "{f:?}"
+    );
+    let plain = qp.replace(
+        "admin=27 o=\r\nr =271=27=3D=271",
+        "O=27Brien, caf=C3=A9 owner",
+    );
+    assert!(body(&d, Some(&ct), &plain).is_empty());
 
     // A multipart type whose boundary never occurs is still inspected, as one raw value.
     let f = body(
@@ -230,4 +265,32 @@ fn rich_text_and_code_that_look_like_attacks_pass() {
         )
         .is_some()
     );
+}
+
+#[test]
+fn repeated_parameters_are_also_judged_joined() {
+    let d = det();
+    let query = |q: &str| d.inspect_request("/", Some(q), [], None, None);
+    // ASP.NET reads `?q=select 1&q=2 from users` as `select 1,2 from users`: neither half is
+    // an attack, the whole is (HTTP parameter pollution).
+    assert!(query("q=select%201").is_empty());
+    assert!(query("q=2%20from%20users").is_empty());
+    let f = query("q=select%201&q=2%20from%20users");
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(
+        (f[0].class, f[0].location.as_str()),
+        (AttackClass::Sqli, "query.q")
+    );
+    // The same in a form body, with another parameter in between.
+    let f = body(
+        &d,
+        Some("application/x-www-form-urlencoded"),
+        "q=select+1&page=2&q=2+from+users",
+    );
+    assert_eq!(
+        (f[0].class, f[0].location.as_str()),
+        (AttackClass::Sqli, "form.q")
+    );
+    // Repeats of ordinary values stay ordinary.
+    assert!(query("tag=red&tag=blue&tag=O%27Brien&tag=rock,%20paper&tag=or").is_empty());
 }

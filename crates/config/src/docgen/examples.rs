@@ -236,7 +236,10 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 strict RFC 8259 JSON. Answers 400 with a stable code (`json.depth_exceeded`, \
                 `json.invalid`, ...) and the JSONPath of the violation. `+json` types and bodies \
                 without `Content-Type` are checked too; the body is buffered (within the API's \
-                body limit) first.",
+                body limit) first. A `gzip` or `deflate` body (`Content-Encoding`) is checked \
+                decoded and forwarded as sent; other codings are refused with 415 \
+                `request.content_encoding_unsupported` (the same holds for every policy that \
+                reads the body; see docs/security.md).",
         yaml: "\
 - json-threat-protection:
     max_depth: 16
@@ -253,7 +256,10 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 (XXE: local file reads, SSRF) and structural abuse. Entities are never \
                 expanded; by default any DOCTYPE and any entity reference beyond the five \
                 predefined ones is refused. Answers 400 with a stable code \
-                (`xml.doctype_forbidden`, `xml.depth_exceeded`, ...) and the location.",
+                (`xml.doctype_forbidden`, `xml.depth_exceeded`, ...) and the location. Bodies \
+                must be UTF-8 without `NUL`s, and their declaration may name only an encoding \
+                that reads the bytes as checked (UTF-8, US-ASCII, ISO-8859-*, windows-125*): \
+                declared as UTF-7, what reads here as a comment is a DOCTYPE to libxml2.",
         yaml: "\
 - xml-threat-protection:
     max_depth: 16
@@ -269,7 +275,11 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 JSON and XML values and keys) into canonical views, then runs SQLi/XSS \
                 detectors and a managed rule set graded by paranoia level. Answers 400 \
                 `injection.detected`, naming the attack class and where it was found but never \
-                the payload; every finding is also recorded as an event, in both modes.",
+                the payload; every finding is also recorded as an event, in both modes. A \
+                parameter given more than once is also judged with its values joined by `,`, \
+                as ASP.NET reads it; a multipart part without a file name is inspected \
+                whatever content type it claims, and a quoted-printable part decoded too; \
+                `gzip` and `deflate` bodies are inspected decoded.",
         yaml: "\
 - injection-protection:
     paranoia: 2

@@ -219,12 +219,42 @@ impl<'v> Collector<'_, 'v> {
         value_loc: fn(String) -> Location,
         name_loc: fn(String) -> Location,
     ) {
-        for (name, value) in form_urlencoded::parse(data) {
+        let pairs: Vec<_> = form_urlencoded::parse(data).collect();
+        for (name, value) in &pairs {
             if self.full() {
                 return;
             }
-            self.check(&name, || name_loc(name.to_string()));
-            self.check(&value, || value_loc(name.to_string()));
+            self.check(name, || name_loc(name.to_string()));
+            self.check(value, || value_loc(name.to_string()));
+        }
+        self.repeated(&pairs, value_loc);
+    }
+
+    /// A parameter given more than once is also inspected as ASP.NET reads it: its values
+    /// joined with `,` (`?id=1 union/*&id=*/select…` is `1 union/*,*/select…` there), so an
+    /// attack split over repeats (HTTP parameter pollution) is judged whole.
+    fn repeated(
+        &mut self,
+        pairs: &[(Cow<'_, str>, Cow<'_, str>)],
+        value_loc: fn(String) -> Location,
+    ) {
+        if pairs.len() < 2 {
+            return;
+        }
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        // Stable: the values of one name keep the request's order.
+        order.sort_by(|&a, &b| pairs[a].0.cmp(&pairs[b].0));
+        for run in order.chunk_by(|&a, &b| pairs[a].0 == pairs[b].0) {
+            if run.len() < 2 || self.full() {
+                continue;
+            }
+            let joined = run
+                .iter()
+                .map(|&i| &*pairs[i].1)
+                .collect::<Vec<_>>()
+                .join(",");
+            let name = &pairs[run[0]].0;
+            self.check(&joined, || value_loc(name.to_string()));
         }
     }
 
@@ -267,6 +297,16 @@ impl<'v> Collector<'_, 'v> {
             if part.text {
                 let value = String::from_utf8_lossy(part.content);
                 self.check(&value, || Location::FormField(name.clone()));
+                // Go's multipart reader hands the application the decoded text of a
+                // quoted-printable part (`=27` is `'`); other readers hand it the raw text.
+                if part.quoted_printable
+                    && let Ok(decoded) =
+                        quoted_printable::decode(part.content, quoted_printable::ParseMode::Robust)
+                    && decoded != part.content
+                {
+                    let decoded = String::from_utf8_lossy(&decoded);
+                    self.check(&decoded, || Location::FormField(name.clone()));
+                }
             }
         }
         true
@@ -472,9 +512,14 @@ fn xpath(stack: &[String]) -> String {
 struct Part<'a> {
     name: Option<String>,
     filename: Option<String>,
-    /// Whether the content is text (no content type, or a text/JSON/XML/form one) and is
-    /// inspected; binary uploads (images, archives) are not.
+    /// Whether the content is inspected: a field (no file name), whatever content type it
+    /// declares, since PHP, Tomcat and Spring hand such a part to the application as a
+    /// parameter string; or a file whose content type is text, JSON, XML or a form. Binary
+    /// uploads (images, archives) are not read as text.
     text: bool,
+    /// `Content-Transfer-Encoding: quoted-printable` (deprecated by RFC 7578 §4.7, still
+    /// decoded by some readers).
+    quoted_printable: bool,
     content: &'a [u8],
 }
 
@@ -517,8 +562,10 @@ fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> 
             name: None,
             filename: None,
             text: true,
+            quoted_printable: false,
             content,
         };
+        let mut text_type = true;
         for line in head.lines() {
             let Some((hname, hvalue)) = line.split_once(':') else {
                 continue;
@@ -529,12 +576,15 @@ fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> 
                 part.filename = disposition_param(hvalue, "filename");
             } else if hname == "content-type" {
                 let media = hvalue.trim().to_ascii_lowercase();
-                part.text = media.starts_with("text/")
+                text_type = media.starts_with("text/")
                     || media.contains("json")
                     || media.contains("xml")
                     || media.starts_with("application/x-www-form-urlencoded");
+            } else if hname == "content-transfer-encoding" {
+                part.quoted_printable = hvalue.trim().eq_ignore_ascii_case("quoted-printable");
             }
         }
+        part.text = part.filename.is_none() || text_type;
         parts.push(part);
     }
     Some(parts)

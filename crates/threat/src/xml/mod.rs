@@ -11,8 +11,10 @@
 //!
 //! Unlike Apigee's XMLThreatProtection, violations are client errors (400) naming the limit
 //! and the location. Bodies must be UTF-8 (ASCII included; a UTF-8 byte-order mark is
-//! accepted): anything else is `xml.invalid`, since the backend would otherwise decode bytes
-//! that were never checked.
+//! accepted), without `NUL`s, and may declare only an encoding that reads them as checked
+//! (UTF-8, US-ASCII, ISO-8859-*, windows-125*: ASCII stays ASCII and no other byte becomes
+//! markup): anything else is `xml.invalid`, since the backend would otherwise decode bytes
+//! that were never checked (a UTF-7 document hides a DOCTYPE in what reads here as a comment).
 
 mod attributes;
 mod dtd;
@@ -175,6 +177,12 @@ where
             ));
         }
     };
+    // XML has no NUL character (§2.2); one means UTF-16 or UTF-32 read as UTF-8 (ASCII text
+    // with a NUL beside each character passes the check above), which a back end decodes into
+    // markup this scan never saw.
+    if let Some(at) = memchr::memchr(0, body) {
+        return Err(invalid("/".to_owned(), at as u64, "NUL character"));
+    }
     let (text, base) = match text.strip_prefix('\u{feff}') {
         Some(rest) => (rest, 3),
         None => (text, 0),

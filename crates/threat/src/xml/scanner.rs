@@ -11,7 +11,7 @@ use std::ops::ControlFlow;
 
 use quick_xml::Reader;
 use quick_xml::escape::resolve_xml_entity;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesDecl, BytesRef, BytesStart, Event};
 
 use super::path::{Frame, XmlNode, XmlPath};
 use super::{XmlEvent, XmlLimits, XmlStats};
@@ -88,7 +88,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
                     self.add_text(c.xml10_content())?;
                 }
                 Event::GeneralRef(r) => self.reference(&r)?,
-                Event::Decl(_) if is_first => {}
+                Event::Decl(d) if is_first => self.declared_encoding(&d)?,
                 Event::Decl(_) => {
                     return Err(self.invalid("XML declaration is not at the start of the document"));
                 }
@@ -376,6 +376,22 @@ impl<'a, 'l> Scanner<'a, 'l> {
         XmlPath::new(&self.names, &self.frames, node)
     }
 
+    /// The declaration may name only an encoding under which the back end reads the bytes as
+    /// this scan does (see the module's notes).
+    fn declared_encoding(&self, decl: &BytesDecl<'_>) -> Result<(), Stop> {
+        let Some(name) = decl.encoding() else {
+            return Ok(());
+        };
+        let name = name.map_err(|_| self.invalid("unreadable encoding declaration"))?;
+        if reads_as_checked(&name) {
+            Ok(())
+        } else {
+            Err(self.invalid(&format!(
+                "declared encoding {name:?} is not UTF-8 or an ASCII-preserving one"
+            )))
+        }
+    }
+
     pub(super) fn invalid(&self, reason: &str) -> Stop {
         Stop::Invalid(self.base + self.reader.buffer_position(), reason.to_owned())
     }
@@ -394,4 +410,19 @@ impl<'a, 'l> Scanner<'a, 'l> {
             detail,
         })
     }
+}
+
+/// UTF-8 and the single-byte encodings that keep ASCII as ASCII and map no other byte to it,
+/// so markup reads the same: a valid UTF-8 body declared as one of them parses to the same
+/// structure (only non-ASCII text differs, and none of it is markup).
+fn reads_as_checked(name: &str) -> bool {
+    let starts = |prefix: &str| {
+        name.len() > prefix.len()
+            && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+    };
+    ["utf-8", "us-ascii", "ascii", "latin1"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
+        || starts("iso-8859-")
+        || starts("windows-125")
 }

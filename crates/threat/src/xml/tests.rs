@@ -352,3 +352,49 @@ fn visitor_sees_text_and_attributes_with_paths() {
     assert!(stats.stopped_by_visitor);
     assert_eq!(n, 1);
 }
+
+/// The declaration's `encoding` decides how a back end decodes the bytes; a check of the bytes
+/// read as UTF-8 says nothing about a document decoded otherwise.
+#[test]
+fn only_encodings_that_read_as_checked_are_accepted() {
+    // In UTF-7 (libxml2 decodes it through iconv) the comment closes early, a DOCTYPE with an
+    // external entity follows, and `+ACY-x+ADs-` is `&x;`; read as UTF-8 it is a comment and
+    // plain text.
+    let utf7 = "<?xml version=\"1.0\" encoding=\"UTF-7\"?><!-- +AC0ALQA+ADwAIQ-DOCTYPE r \
+                +AFsAPAAh-ENTITY x SYSTEM +ACI-file:///etc/passwd+ACIAPgBdAD4APAAhAC0ALQ- -->\
+                <r>+ACY-x+ADs-</r>";
+    for body in [
+        utf7.to_owned(),
+        utf7.replace("UTF-7", "utf-7"),
+        "<?xml version='1.0' encoding='Shift_JIS'?><a/>".to_owned(),
+        "<?xml version=\"1.0\" encoding=\"UTF-16\"?><a/>".to_owned(),
+        "<?xml version=\"1.0\" encoding=\"ISO-2022-JP\"?><a/>".to_owned(),
+        "<?xml version=\"1.0\" encoding=\"IBM037\"?><a/>".to_owned(),
+    ] {
+        let v = violation(&body, &limits());
+        assert_eq!(v.code, "xml.invalid", "{body}: {v}");
+        assert!(v.detail.contains("encoding"), "{v}");
+    }
+    for body in [
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><a/>",
+        "<?xml version=\"1.0\" encoding=\"utf-8\" standalone=\"yes\"?><a/>",
+        "<?xml version=\"1.0\" encoding='US-ASCII'?><a/>",
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>caf\u{e9}</a>",
+        "<?xml version=\"1.0\" encoding=\"windows-1252\"?><a/>",
+        "<?xml version=\"1.0\"?><a/>",
+    ] {
+        check(body.as_bytes(), &limits()).unwrap_or_else(|v| panic!("{body}: {v}"));
+    }
+}
+
+/// UTF-16 bytes that happen to be valid UTF-8 (ASCII characters with a `NUL` after each) and
+/// any other `NUL`: XML has no such character (XML 1.0 §2.2).
+#[test]
+fn nul_characters_are_refused() {
+    let wide: Vec<u8> = "<a><!DOCTYPE x></a>".bytes().flat_map(|b| [b, 0]).collect();
+    assert_eq!(check(&wide, &limits()).unwrap_err().code, "xml.invalid");
+    let v = violation("<a>x\0y</a>", &limits());
+    assert_eq!(v.code, "xml.invalid", "{v}");
+    let v = violation("<a b=\"\0\"/>", &limits());
+    assert_eq!(v.code, "xml.invalid", "{v}");
+}
