@@ -111,6 +111,9 @@ conditions! {
     /// A policy must read the request body, and its `Content-Encoding` is one the gateway
     /// cannot undo (only `gzip` and `deflate` are decoded for inspection).
     content_encoding_unsupported => (UNSUPPORTED_MEDIA_TYPE, "request.content_encoding_unsupported", "Unsupported content encoding", Client);
+    /// A policy must read the request body, and its `Content-Type` declares a charset under
+    /// which the back end would read other characters than the policy checks (UTF-7, EBCDIC).
+    charset_unsupported => (UNSUPPORTED_MEDIA_TYPE, "request.charset_unsupported", "Unsupported charset", Client);
     /// The request URI exceeds the configured length.
     uri_too_long => (URI_TOO_LONG, "request.uri_too_long", "Request URI too long", Client);
     /// Too many request headers, or a header block that is too large.

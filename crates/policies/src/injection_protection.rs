@@ -23,6 +23,7 @@ use portcullis_threat::injection::{
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::body_charset;
 use crate::json_threat_protection::{ParsedJsonBody, request_phase_only};
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
@@ -202,6 +203,10 @@ impl Policy for InjectionProtection {
         } else {
             None
         };
+        if body.is_some_and(|b| !b.is_empty()) {
+            // UTF-16 and UTF-32 the detector decodes itself (`injection/wide.rs`).
+            body_charset::check(content_type, true)?;
+        }
         let headers = req
             .headers
             .iter()

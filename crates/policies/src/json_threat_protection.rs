@@ -28,6 +28,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::body_charset;
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
 const KIND: &str = "json-threat-protection";
@@ -141,6 +142,9 @@ impl Policy for JsonThreatProtection {
         if !self.check_all && !self.types.selects(content_type, body, sniff_json) {
             return Ok(Decision::Continue);
         }
+        // body-parser (Express) decodes any `utf-*` charset, UTF-7 included, in which `+ACI-`
+        // is a quote: valid UTF-8 JSON here, another document there.
+        body_charset::check(content_type.and_then(|v| v.to_str().ok()), false)?;
         match JsonDoc::parse(body, &self.limits) {
             Ok(doc) => {
                 let parsed = ParsedJsonBody {

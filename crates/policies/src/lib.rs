@@ -6,6 +6,7 @@
 //! through [`PolicyDeps`].
 
 pub mod access_control;
+mod body_charset;
 pub mod cors;
 pub mod injection_protection;
 pub mod json_threat_protection;

@@ -36,6 +36,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::body_charset;
 use crate::json_threat_protection::{ParsedJsonBody, request_phase_only};
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
@@ -173,13 +174,18 @@ impl Policy for OpenApiValidation {
     }
 
     async fn on_request(&self, ex: &mut Exchange) -> Result<Decision, GatewayError> {
+        let body = ex.body.content()?.map(|b| &b[..]);
+        if body.is_some_and(|b| !b.is_empty()) {
+            let content_type = ex.request.headers.get(CONTENT_TYPE);
+            body_charset::check(content_type.and_then(|v| v.to_str().ok()), false)?;
+        }
         let req = RequestView {
             method: ex.request.method.as_str(),
             path: &ex.ctx.path,
             query: ex.request.uri.query(),
             headers: &ex.request.headers,
             content_type: None,
-            body: ex.body.content()?.map(|b| &b[..]),
+            body,
         };
         // A body `json-threat-protection` already parsed is validated on its tape.
         let outcome = match ParsedJsonBody::of(ex) {

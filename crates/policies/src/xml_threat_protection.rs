@@ -20,6 +20,7 @@ use portcullis_threat::xml::{self, XmlLimits};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::body_charset;
 use crate::json_threat_protection::{MediaTypes, first_byte, request_phase_only, violation_error};
 use crate::registry::{CompileCtx, CompileError, PolicyConfig};
 
@@ -175,6 +176,8 @@ impl Policy for XmlThreatProtection {
         if !selected {
             return Ok(Decision::Continue);
         }
+        // RFC 7303 §3: the `charset` parameter overrides the document's own declaration.
+        body_charset::check(content_type.and_then(|v| v.to_str().ok()), false)?;
         match xml::check(body, &self.limits) {
             Ok(_) => Ok(Decision::Continue),
             Err(v) => Err(violation_error(&v, TITLE)),

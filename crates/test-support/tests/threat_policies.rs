@@ -40,6 +40,10 @@ apis:
       request:
         - injection-protection: {{}}
         - json-threat-protection: {{ max_depth: 4, check_all_bodies: true }}
+  - name: forms
+    base_path: /forms
+    upstream: {{ targets: ["{u}"] }}
+    policies: {{ request: [ {{ injection-protection: {{}} }} ] }}
   - name: watched
     base_path: /watched
     upstream: {{ targets: ["{u}"] }}
@@ -390,5 +394,53 @@ async fn compressed_bodies_are_judged_decoded_and_forwarded_as_sent() {
             .contains(&"request.content_encoding_unsupported".into()),
         "{events}"
     );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_in_charsets_the_checks_cannot_read_are_refused() {
+    let up = Recorder::start("up").await;
+    let gw = TestGateway::start(&config(&up)).await;
+    // `' or '1'='1` in IBM037 (EBCDIC), as ASP.NET decodes a form body declared so.
+    let ebcdic = "q=%7D%40%96%99%40%7D%F1%7D%7E%7D%F1";
+    let form = "application/x-www-form-urlencoded; charset=ibm037";
+    let r = post(&gw, "/forms", form, ebcdic).await;
+    assert_eq!(problem(&r), (415, "request.charset_unsupported".into()));
+    // RFC 7303: the charset parameter, not the declaration, decides how XML is read.
+    let r = post(
+        &gw,
+        "/soap/o",
+        "text/xml; charset=utf-7",
+        "<a>+ADw-x+AD4-</a>",
+    )
+    .await;
+    assert_eq!(problem(&r), (415, "request.charset_unsupported".into()));
+    // Express's body-parser decodes UTF-7 JSON: there this has an `admin` member.
+    let json7 = r#"{"sku":"book","qty":1,"note":"x+ACI-,+ACI-admin+ACI-:true,+ACI-y+ACI-:+ACI-"}"#;
+    for path in ["/comments", "/shop/v1/orders"] {
+        let r = post(&gw, path, "application/json; charset=utf-7", json7).await;
+        assert_eq!(
+            problem(&r),
+            (415, "request.charset_unsupported".into()),
+            "{path}"
+        );
+    }
+    assert_eq!(up.count(), 0);
+    let r = post(
+        &gw,
+        "/comments",
+        "application/json; charset=UTF-8",
+        r#"{"c":"O'Brien"}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = post(
+        &gw,
+        "/soap/o",
+        "text/xml; charset=iso-8859-1",
+        "<a>caf\u{e9}</a>",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     gw.stop().await;
 }

@@ -9,6 +9,7 @@
 //! The engines also hand every string value to a visitor together with its location, so that
 //! content inspection (injection detection) can run in the same pass.
 
+pub mod charset;
 pub mod injection;
 pub mod json;
 pub mod openapi;

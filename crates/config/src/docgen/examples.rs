@@ -238,8 +238,11 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 without `Content-Type` are checked too; the body is buffered (within the API's \
                 body limit) first. A `gzip` or `deflate` body (`Content-Encoding`) is checked \
                 decoded and forwarded as sent; other codings are refused with 415 \
-                `request.content_encoding_unsupported` (the same holds for every policy that \
-                reads the body; see docs/security.md).",
+                `request.content_encoding_unsupported`; a body declared in a charset other \
+                than UTF-8, US-ASCII, ISO-8859-* or windows-125* is refused with 415 \
+                `request.charset_unsupported` (UTF-7, which Express's body-parser decodes, \
+                turns `+ACI-` into a quote). Both hold for every policy that reads the body; \
+                see docs/security.md.",
         yaml: "\
 - json-threat-protection:
     max_depth: 16
@@ -259,7 +262,9 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 (`xml.doctype_forbidden`, `xml.depth_exceeded`, ...) and the location. Bodies \
                 must be UTF-8 without `NUL`s, and their declaration may name only an encoding \
                 that reads the bytes as checked (UTF-8, US-ASCII, ISO-8859-*, windows-125*): \
-                declared as UTF-7, what reads here as a comment is a DOCTYPE to libxml2.",
+                declared as UTF-7, what reads here as a comment is a DOCTYPE to libxml2. The \
+                same holds for the `charset` of `Content-Type` (415 \
+                `request.charset_unsupported`).",
         yaml: "\
 - xml-threat-protection:
     max_depth: 16
@@ -279,7 +284,10 @@ pub static POLICY_EXAMPLES: &[PolicyExample] = &[
                 parameter given more than once is also judged with its values joined by `,`, \
                 as ASP.NET reads it; a multipart part without a file name is inspected \
                 whatever content type it claims, and a quoted-printable part decoded too; \
-                `gzip` and `deflate` bodies are inspected decoded.",
+                `gzip` and `deflate` bodies are inspected decoded. A body declared in a \
+                charset other than UTF-8, US-ASCII, ISO-8859-*, windows-125*, UTF-16 or UTF-32 \
+                is refused with 415 `request.charset_unsupported` (in EBCDIC, `%7D%40%96%99` \
+                is `' or`).",
         yaml: "\
 - injection-protection:
     paranoia: 2

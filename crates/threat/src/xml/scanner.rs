@@ -383,7 +383,7 @@ impl<'a, 'l> Scanner<'a, 'l> {
             return Ok(());
         };
         let name = name.map_err(|_| self.invalid("unreadable encoding declaration"))?;
-        if reads_as_checked(&name) {
+        if crate::charset::reads_as_checked(&name) {
             Ok(())
         } else {
             Err(self.invalid(&format!(
@@ -410,19 +410,4 @@ impl<'a, 'l> Scanner<'a, 'l> {
             detail,
         })
     }
-}
-
-/// UTF-8 and the single-byte encodings that keep ASCII as ASCII and map no other byte to it,
-/// so markup reads the same: a valid UTF-8 body declared as one of them parses to the same
-/// structure (only non-ASCII text differs, and none of it is markup).
-fn reads_as_checked(name: &str) -> bool {
-    let starts = |prefix: &str| {
-        name.len() > prefix.len()
-            && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
-    };
-    ["utf-8", "us-ascii", "ascii", "latin1"]
-        .iter()
-        .any(|n| name.eq_ignore_ascii_case(n))
-        || starts("iso-8859-")
-        || starts("windows-125")
 }
