@@ -151,6 +151,7 @@ impl Compiler<'_, '_> {
                 max_header_bytes: to_usize(l.max_header_bytes.0),
                 max_headers: l.max_headers as usize,
                 reject_underscore_headers: !l.allow_underscores_in_headers,
+                reject_method_override: !l.allow_method_override,
                 shutdown_grace: l.shutdown_grace.0,
             },
             trusted_proxies,

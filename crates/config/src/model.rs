@@ -150,6 +150,12 @@ pub struct Limits {
     /// Accept header names containing `_` (rejected by default: they are a header-smuggling
     /// vector through proxies that map `_` and `-` to the same CGI variable).
     pub allow_underscores_in_headers: bool,
+    /// Accept `X-HTTP-Method-Override`, `X-HTTP-Method` and `X-Method-Override` naming another
+    /// method than the request's (refused by default: flows, API products and scopes judge the
+    /// request's method, while back ends that honour the header run the other one, so a
+    /// `POST` allowed to a key would delete with `X-HTTP-Method-Override: DELETE`). A header
+    /// naming the request's own method is always accepted.
+    pub allow_method_override: bool,
     /// Time allowed for in-flight requests to finish on shutdown.
     pub shutdown_grace: DurationSpec,
 }
@@ -163,6 +169,7 @@ impl Default for Limits {
             max_headers: 100,
             max_body: ByteSize(10 << 20),
             allow_underscores_in_headers: false,
+            allow_method_override: false,
             shutdown_grace: DurationSpec(std::time::Duration::from_secs(30)),
         }
     }

@@ -26,6 +26,8 @@ pub struct EdgeLimits {
     pub max_headers: usize,
     /// Reject header names containing `_`.
     pub reject_underscore_headers: bool,
+    /// Reject method-override headers naming another method than the request's.
+    pub reject_method_override: bool,
     /// Grace period on shutdown.
     pub shutdown_grace: Duration,
 }

@@ -16,6 +16,7 @@ pub fn too_many_headers(limits: &EdgeLimits) -> GatewayError {
 /// Checks one request head against the edge limits.
 pub fn check_head(
     uri_len: usize,
+    method: &http::Method,
     version: http::Version,
     headers: &HeaderMap,
     limits: &EdgeLimits,
@@ -36,6 +37,18 @@ pub fn check_head(
             return Err(GatewayError::bad_request()
                 .with_detail("header names containing '_' are not accepted"));
         }
+        if limits.reject_method_override
+            && is_method_override(name.as_str())
+            && !value
+                .as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(method.as_str().as_bytes())
+        {
+            return Err(GatewayError::bad_request().with_detail(
+                "method override headers naming another method are not accepted: \
+                 send the method itself",
+            ));
+        }
     }
     if total > limits.max_header_bytes {
         return Err(GatewayError::headers_too_large().with_detail(format!(
@@ -47,7 +60,69 @@ pub fn check_head(
         check_host(version, headers)?;
         check_framing(headers)?;
     }
+    check_content_type(headers)
+}
+
+/// `Content-Type` is a singleton field (RFC 9110 §8.3). Two of them, a list in one, or a
+/// repeated `charset` or `boundary` parameter leave each reader to pick its own: the body
+/// policies would judge the body as one type or charset while the back end parses it as the
+/// other (the first line `text/plain` keeps a `json-threat-protection` away from a body the
+/// back end reads by the last line, `application/json`). Refused.
+fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let Some(value) = values.next() else {
+        return Ok(());
+    };
+    let refuse = |detail: &'static str| Err(GatewayError::bad_request().with_detail(detail));
+    if values.next().is_some() {
+        return refuse("more than one Content-Type");
+    }
+    let mut segments = split_unquoted(value.as_bytes(), b';');
+    if segments.iter().any(|s| split_unquoted(s, b',').len() > 1) {
+        return refuse("Content-Type holds a list");
+    }
+    segments.remove(0);
+    let name = |p: &[u8]| {
+        p.split(|&b| b == b'=')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii()
+            .to_ascii_lowercase()
+    };
+    for key in [&b"charset"[..], b"boundary"] {
+        if segments.iter().filter(|p| name(p) == key).count() > 1 {
+            return refuse("repeated Content-Type parameter");
+        }
+    }
     Ok(())
+}
+
+/// `value` split at each `sep` outside a quoted string (RFC 9110 §5.6.4, with `\` escapes).
+fn split_unquoted(value: &[u8], sep: u8) -> Vec<&[u8]> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
+    for (i, &b) in value.iter().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if b == sep && !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts
+}
+
+/// The headers back ends (Express's method-override, ASP.NET Web API, Google's APIs) read as
+/// the method to run instead of the request's.
+fn is_method_override(name: &str) -> bool {
+    matches!(
+        name,
+        "x-http-method-override" | "x-http-method" | "x-method-override"
+    )
 }
 
 /// `uri-host [":" port]` (RFC 3986 §3.2.2): a bracketed IP literal or a registered name or
@@ -141,6 +216,7 @@ mod tests {
             max_header_bytes: 200,
             max_headers: 3,
             reject_underscore_headers: true,
+            reject_method_override: true,
             shutdown_grace: std::time::Duration::from_secs(1),
         }
     }
@@ -157,7 +233,13 @@ mod tests {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
-        check_head(10, http::Version::HTTP_11, &map, &limits())
+        check_head(
+            10,
+            &http::Method::POST,
+            http::Version::HTTP_11,
+            &map,
+            &limits(),
+        )
     }
 
     #[test]
@@ -174,8 +256,82 @@ mod tests {
             check(&[("x_forwarded_for", "1")]).unwrap_err().status(),
             400
         );
-        let e = check_head(101, http::Version::HTTP_11, &HeaderMap::new(), &limits()).unwrap_err();
+        let e = check_head(
+            101,
+            &http::Method::GET,
+            http::Version::HTTP_11,
+            &HeaderMap::new(),
+            &limits(),
+        )
+        .unwrap_err();
         assert_eq!(e.status(), 414);
+    }
+
+    #[test]
+    fn method_overrides_naming_another_method_are_refused() {
+        // `check` sends a POST.
+        for name in [
+            "X-HTTP-Method-Override",
+            "x-http-method",
+            "X-Method-Override",
+        ] {
+            let e = check(&[(name, "DELETE")]).unwrap_err();
+            assert_eq!(e.status(), 400, "{name}");
+            assert!(check(&[(name, "post")]).is_ok(), "{name}");
+        }
+        assert!(check(&[("x-http-method-overrides", "DELETE")]).is_ok());
+        let mut open = limits();
+        open.reject_method_override = false;
+        let mut map = HeaderMap::new();
+        map.insert("x-http-method-override", HeaderValue::from_static("DELETE"));
+        assert!(check_head(10, &http::Method::POST, http::Version::HTTP_2, &map, &open).is_ok());
+    }
+
+    #[test]
+    fn one_content_type() {
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "multipart/form-data; boundary=\"a,b;charset=x\"; charset=utf-8",
+            "text/plain; x=\"\\\",\"",
+        ] {
+            assert!(check(&[("content-type", ok)]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "text/plain, application/json",
+            "application/json; charset=utf-8; Charset=ibm037",
+            "multipart/form-data; boundary=a; boundary=b",
+            "text/plain; x=\"\\\"\", application/json",
+        ] {
+            let e = check(&[("content-type", bad)]).unwrap_err();
+            assert_eq!(
+                (e.status().as_u16(), e.code()),
+                (400, "request.invalid"),
+                "{bad}"
+            );
+        }
+        let two = check(&[
+            ("content-type", "text/plain"),
+            ("content-type", "application/json"),
+        ]);
+        assert_eq!(two.unwrap_err().status(), 400);
+        // HTTP/2 as well: the rule is about the field, not the framing.
+        let mut map = HeaderMap::new();
+        map.append(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        map.append(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert!(
+            check_head(
+                10,
+                &http::Method::POST,
+                http::Version::HTTP_2,
+                &map,
+                &limits()
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -217,10 +373,35 @@ mod tests {
             400
         );
         let none = HeaderMap::new();
-        let e = check_head(10, http::Version::HTTP_11, &none, &limits()).unwrap_err();
+        let e = check_head(
+            10,
+            &http::Method::GET,
+            http::Version::HTTP_11,
+            &none,
+            &limits(),
+        )
+        .unwrap_err();
         assert_eq!(e.detail(), Some("an HTTP/1.1 request needs a Host header"));
-        assert!(check_head(10, http::Version::HTTP_10, &none, &limits()).is_ok());
-        assert!(check_head(10, http::Version::HTTP_2, &none, &limits()).is_ok());
+        assert!(
+            check_head(
+                10,
+                &http::Method::GET,
+                http::Version::HTTP_10,
+                &none,
+                &limits()
+            )
+            .is_ok()
+        );
+        assert!(
+            check_head(
+                10,
+                &http::Method::GET,
+                http::Version::HTTP_2,
+                &none,
+                &limits()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

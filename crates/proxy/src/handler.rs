@@ -438,7 +438,13 @@ fn route<'s>(
     req: &Request<Incoming>,
 ) -> Result<Routed<'s>, GatewayError> {
     let uri_len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-    check_head(uri_len, req.version(), req.headers(), &snap.limits)?;
+    check_head(
+        uri_len,
+        req.method(),
+        req.version(),
+        req.headers(),
+        &snap.limits,
+    )?;
     let path = normalize_path(req.uri().path())
         .map_err(|e| GatewayError::bad_request().with_detail(e.detail()))?;
     let host = req

@@ -285,6 +285,24 @@ async fn header_names_with_underscores_are_rejected() {
 }
 
 #[tokio::test]
+async fn method_overrides_are_refused_unless_allowed() {
+    // `/public` takes anything; what matters is that the method judged is the method run.
+    let (gw, up) = gateway("").await;
+    let req = "POST /public/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
+               X-HTTP-Method-Override: DELETE\r\nContent-Length: 0\r\n\r\n";
+    let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("method override"), "{resp}");
+    assert_eq!(up.count(), 0);
+    gw.stop().await;
+    let (gw, up) = gateway("limits: { allow_method_override: true }").await;
+    let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 200"), "{resp}");
+    assert_eq!(up.requests()[0].headers["x-http-method-override"], "DELETE");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn slow_headers_are_cut_off() {
     let (gw, up) = gateway("limits: { header_read_timeout: 500ms }").await;
     let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();
