@@ -8,7 +8,10 @@
 //! encoded (some backends treat `\` as `/`, which would reopen traversal behind our back), and
 //! dot segments carrying parameters (`/..;/`, `/.;x/`): Tomcat, Jetty and Spring strip a
 //! segment's `;` parameters before they remove dot segments, so `/public/..;/admin` is
-//! `/admin` to them while it is neither a dot segment nor `/admin` to RFC 3986.
+//! `/admin` to them while it is neither a dot segment nor `/admin` to RFC 3986. Likewise dot
+//! segments between encoded slashes (`/x%2F..%2Fadmin`): `%2F` stays encoded, so routing sees
+//! one segment, while a back end that decodes it first (nginx without a URI on `proxy_pass`,
+//! Tomcat with encoded slashes allowed) resolves `/x/../admin`, i.e. `/admin`.
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub enum PathError {
     NotAbsolute,
     /// A `.` or `..` segment with `;` parameters.
     DotSegmentParameters,
+    /// A `.` or `..` segment delimited by an encoded slash (`%2F`).
+    EncodedDotSegment,
 }
 
 impl PathError {
@@ -31,6 +36,7 @@ impl PathError {
             Self::Forbidden => "path contains a forbidden character",
             Self::NotAbsolute => "path must start with '/'",
             Self::DotSegmentParameters => "path contains a dot segment with parameters",
+            Self::EncodedDotSegment => "path contains a dot segment between encoded slashes",
         }
     }
 }
@@ -135,6 +141,9 @@ fn normalize_steps(raw: &str) -> Result<String, PathError> {
                 out.pop();
             }
             s if is_dot_segment(dot_part(s)) => return Err(PathError::DotSegmentParameters),
+            s if s.contains("%2F") && s.split("%2F").any(|p| is_dot_segment(dot_part(p))) => {
+                return Err(PathError::EncodedDotSegment);
+            }
             s => out.push(s),
         }
     }
@@ -213,6 +222,24 @@ mod tests {
                 "{raw}"
             );
         }
+        for raw in [
+            "/public%2F..%2Fadmin",
+            "/public/x%2f..",
+            "/a/%2E%2E%2Fadmin",
+            "/a/b%2F.%2Fc",
+            "/a/b%2F..;x%2Fc",
+        ] {
+            assert_eq!(
+                normalize_path(raw),
+                Err(PathError::EncodedDotSegment),
+                "{raw}"
+            );
+        }
+        // Encoded slashes between ordinary names stay as they are (GitLab's `group%2Fproject`).
+        assert_eq!(
+            normalize_path("/projects/group%2fsub%2F..b").as_deref(),
+            Ok("/projects/group%2Fsub%2F..b")
+        );
         // Parameters on other segments, and dots that are not whole segments, are data.
         assert_eq!(
             normalize_path("/a;v=1/..b;x").as_deref(),

@@ -465,8 +465,11 @@ async fn path_normalisation_defeats_bypass_attempts() {
         );
         assert!(resp.contains("access.denied"), "{path}");
     }
-    // `..;` is `..` to servlet containers (Tomcat strips `;` parameters first): refused.
+    // `..;` is `..` to servlet containers (Tomcat strips `;` parameters first), and `%2F..%2F`
+    // is `/../` to a back end that decodes slashes first: refused.
     for path in [
+        "/public%2F..%2Fadmin/x",
+        "/public/x%2F..%2F..%2Fadmin/x",
         "/public/%00/x",
         "/public/..%5cadmin",
         "/public/%zz",
