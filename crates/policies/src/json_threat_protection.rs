@@ -62,7 +62,8 @@ pub struct JsonThreatProtectionConfig {
     /// Media types checked as JSON: an exact type (`application/json`) or a suffix starting
     /// with `+` (`+json` matches `application/vnd.api+json`). Parameters such as `charset` are
     /// ignored. A body without `Content-Type` is checked too unless it starts with `<`.
-    /// Default `["application/json", "+json"]`.
+    /// `text/json` is in the defaults because ASP.NET Core parses it as JSON. Default
+    /// `["application/json", "text/json", "+json"]`.
     #[serde(default = "d_types")]
     pub content_types: Vec<String>,
     /// Check every non-empty body as JSON whatever its `Content-Type` says, for APIs that only
@@ -93,7 +94,11 @@ fn d_body() -> Option<ByteSize> {
     JsonLimits::default().max_body_bytes.map(ByteSize)
 }
 fn d_types() -> Vec<String> {
-    vec!["application/json".into(), "+json".into()]
+    vec![
+        "application/json".into(),
+        "text/json".into(),
+        "+json".into(),
+    ]
 }
 
 /// The compiled policy.

@@ -691,7 +691,10 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> BodyKind {
     match media.as_deref() {
         Some("application/x-www-form-urlencoded") => BodyKind::Form,
         Some("multipart/form-data") => BodyKind::Multipart,
-        Some(m) if m == "application/json" || m.ends_with("+json") => BodyKind::Json,
+        // ASP.NET Core parses `text/json` as JSON too.
+        Some(m) if m == "application/json" || m == "text/json" || m.ends_with("+json") => {
+            BodyKind::Json
+        }
         Some(m) if m == "application/xml" || m == "text/xml" || m.ends_with("+xml") => {
             BodyKind::Xml
         }
