@@ -37,7 +37,7 @@ use crate::forwarding::{
 };
 use crate::framing::FramingFlags;
 use crate::gateway::Gateway;
-use crate::normalize::normalize_path;
+use crate::normalize::{normalize_path, without_segment_parameters};
 use crate::observe::{LogRecord, Observer, millis};
 use crate::upstream::{ResponseBody, UpstreamGroup};
 
@@ -473,6 +473,30 @@ fn route<'s>(
         })?;
     let relative = api.remainder(&path).unwrap_or_default();
     let flow = api.flow(req.method(), relative);
+    // Servlet back ends (Tomcat, Jetty, Spring) read `/admin;x/secret` as `/admin/secret`: if
+    // that reading is another API's or flow's, the policies that ran would not be the ones
+    // meant for what the back end serves.
+    if path.contains(';') {
+        let plain = without_segment_parameters(&path);
+        let same = snap
+            .route(environment, host.as_deref(), &plain)
+            .is_some_and(|other| {
+                Arc::ptr_eq(other, api)
+                    && match (
+                        flow,
+                        other.flow(req.method(), other.remainder(&plain).unwrap_or_default()),
+                    ) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => std::ptr::eq(a, b),
+                        _ => false,
+                    }
+            });
+        if !same {
+            return Err(GatewayError::bad_request().with_detail(
+                "path segment parameters (';') change which API or flow the request is for",
+            ));
+        }
+    }
     Ok(Routed { api, flow, path })
 }
 

@@ -83,6 +83,19 @@ fn is_dot_segment(seg: &str) -> bool {
     seg == "." || seg == ".."
 }
 
+/// The path as a servlet container routes it: each segment without its `;` parameters
+/// (`/admin;x/secret` → `/admin/secret`).
+pub fn without_segment_parameters(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(seg.split_once(';').map_or(seg, |(name, _)| name));
+    }
+    out
+}
+
 /// Returns the normalised path, borrowing nothing. Fast path: already-normal paths are copied
 /// once.
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
@@ -200,6 +213,18 @@ mod tests {
         assert!(!already_normal("/a//b"));
         assert!(!already_normal("/a/../b"));
         assert!(!already_normal("/%61"));
+    }
+
+    #[test]
+    fn segment_parameters_are_cut_as_servlets_do() {
+        for (path, plain) in [
+            ("/admin;x/secret", "/admin/secret"),
+            ("/a/b;jsessionid=1", "/a/b"),
+            ("/a;v=1;w=2/b;/", "/a/b/"),
+            ("/a/b", "/a/b"),
+        ] {
+            assert_eq!(without_segment_parameters(path), plain, "{path}");
+        }
     }
 
     #[test]

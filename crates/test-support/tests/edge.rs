@@ -303,6 +303,52 @@ async fn method_overrides_are_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn segment_parameters_cannot_move_a_request_to_another_api_or_flow() {
+    let up = Recorder::start("up").await;
+    let yaml = format!(
+        r#"
+listeners: [ {{ name: public, address: "127.0.0.1:0" }} ]
+apis:
+  - name: admin
+    base_path: /admin
+    upstream: {{ targets: ["{u}"] }}
+    policies: {{ request: [ {{ access-control: {{ allow: ["10.0.0.0/8"] }} }} ] }}
+  - name: rest
+    base_path: /
+    upstream: {{ targets: ["{u}"] }}
+    flows:
+      - name: orders
+        match: {{ path: "/orders/{{id}}" }}
+        policies: {{ request: [ {{ access-control: {{ allow: ["10.0.0.0/8"] }} }} ] }}
+"#,
+        u = up.url()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    // To Tomcat these are `/admin/secret` and `/orders/42`, whose policies deny this client;
+    // without the check they went through the catch-all API and past the flow.
+    for path in ["/admin;x/secret", "/orders;x/42"] {
+        let resp = raw(gw.addr(), get(path).as_bytes(), Duration::from_secs(3)).await;
+        assert!(
+            status_line(&resp).starts_with("HTTP/1.1 400"),
+            "{path}: {resp}"
+        );
+        assert!(resp.contains("segment parameters"), "{path}: {resp}");
+    }
+    // Parameters that leave the route as it is are data (`jsessionid`, matrix parameters).
+    for (path, status) in [("/orders/42;jsessionid=1", "403"), ("/shop;v=2/x", "200")] {
+        let resp = raw(gw.addr(), get(path).as_bytes(), Duration::from_secs(3)).await;
+        assert!(
+            status_line(&resp).starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {resp}"
+        );
+    }
+    assert_eq!(up.requests().len(), 1);
+    assert_eq!(up.requests()[0].uri, "/shop;v=2/x");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn slow_headers_are_cut_off() {
     let (gw, up) = gateway("limits: { header_read_timeout: 500ms }").await;
     let mut s = tokio::net::TcpStream::connect(gw.addr()).await.unwrap();

@@ -75,6 +75,22 @@ fn multipart_parts_are_inspected_one_by_one() {
     assert_eq!(f[0].class, AttackClass::PathTraversal);
     assert_eq!(f[0].location, "form.file.filename");
 
+    // `filename*` (RFC 8187), which Spring and Go prefer to `filename`, is read decoded.
+    let ext = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"; \
+         filename*=UTF-8''..%2F..%2F..%2Fetc%2Fpasswd\r\nContent-Type: image/png\r\n\r\nx\r\n\
+         --{BOUNDARY}--\r\n"
+    );
+    let f = body(&d, Some(&ct), &ext);
+    assert_eq!(
+        (
+            f.first().map(|f| f.class),
+            f.first().map(|f| f.location.as_str())
+        ),
+        (Some(AttackClass::PathTraversal), Some("form.file.filename")),
+        "{f:?}"
+    );
+
     // Binary uploads are the back end's files, not values: their bytes are not read as text.
     let image = multipart(&[(
         "img",

@@ -291,7 +291,7 @@ impl<'v> Collector<'_, 'v> {
             }
             let name = part.name.unwrap_or_default();
             self.check(&name, || Location::FormFieldName(name.clone()));
-            if let Some(file) = &part.filename {
+            for file in part.filename.iter().chain(&part.filename_ext) {
                 self.check(file, || Location::FormField(format!("{name}.filename")));
             }
             if part.text {
@@ -512,6 +512,8 @@ fn xpath(stack: &[String]) -> String {
 struct Part<'a> {
     name: Option<String>,
     filename: Option<String>,
+    /// `filename*` (RFC 6266 §4.3, RFC 8187), decoded: Spring and Go prefer it to `filename`.
+    filename_ext: Option<String>,
     /// Whether the content is inspected: a field (no file name), whatever content type it
     /// declares, since PHP, Tomcat and Spring hand such a part to the application as a
     /// parameter string; or a file whose content type is text, JSON, XML or a form. Binary
@@ -561,6 +563,7 @@ fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> 
         let mut part = Part {
             name: None,
             filename: None,
+            filename_ext: None,
             text: true,
             quoted_printable: false,
             content,
@@ -574,6 +577,8 @@ fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> 
             if hname == "content-disposition" {
                 part.name = disposition_param(hvalue, "name");
                 part.filename = disposition_param(hvalue, "filename");
+                part.filename_ext =
+                    disposition_param(hvalue, "filename*").map(|v| extended_value(&v));
             } else if hname == "content-type" {
                 let media = hvalue.trim().to_ascii_lowercase();
                 text_type = media.starts_with("text/")
@@ -584,7 +589,8 @@ fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<Part<'a>>> 
                 part.quoted_printable = hvalue.trim().eq_ignore_ascii_case("quoted-printable");
             }
         }
-        part.text = part.filename.is_none() || text_type;
+        let file = part.filename.is_some() || part.filename_ext.is_some();
+        part.text = !file || text_type;
         parts.push(part);
     }
     Some(parts)
@@ -607,6 +613,15 @@ fn split_head(b: &[u8]) -> (&[u8], &[u8]) {
         }
     }
     (b, &[])
+}
+
+/// An RFC 8187 extended value (`UTF-8'en'%2E%2E%2Fx`) as its text: the charset and language
+/// dropped, the percent-encoding undone (lossily: what matters is the ASCII an attack needs).
+fn extended_value(value: &str) -> String {
+    let encoded = value.splitn(3, '\'').nth(2).unwrap_or(value);
+    percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A parameter of a Content-Disposition value (`name="a"`, `filename=b.txt`).
