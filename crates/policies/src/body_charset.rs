@@ -1,7 +1,8 @@
-//! The `charset` check of the policies that read a body as text (`injection-protection`,
-//! `xml-threat-protection`): a body declared in a charset under which the back end reads other
-//! characters than the check (UTF-7, EBCDIC) is refused rather than passed as checked
-//! (`portcullis_threat::charset` says which charsets qualify and why).
+//! The `charset` check of the policies that read the body (`json-threat-protection`,
+//! `xml-threat-protection`, `injection-protection`, `openapi-validation`): a body declared in a
+//! charset under which the back end reads other characters than the check (UTF-7, EBCDIC) is
+//! refused rather than passed as checked (`portcullis_threat::charset` says which charsets
+//! qualify and why).
 
 use portcullis_core::GatewayError;
 use portcullis_threat::charset;

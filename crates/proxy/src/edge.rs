@@ -77,6 +77,12 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     if values.next().is_some() {
         return refuse("more than one Content-Type");
     }
+    // The usual value (`application/json; charset=utf-8`) can hold neither a list nor a
+    // repeated parameter: no splitting.
+    let bytes = value.as_bytes();
+    if !bytes.contains(&b',') && bytes.iter().filter(|&&b| b == b';').count() <= 1 {
+        return Ok(());
+    }
     let mut segments = split_unquoted(value.as_bytes(), b';');
     if segments.iter().any(|s| split_unquoted(s, b',').len() > 1) {
         return refuse("Content-Type holds a list");
