@@ -17,8 +17,12 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), by bit.
-const HOP_BY_HOP: [(&str, u8); 8] = [
+/// Headers that describe one connection, never the message (RFC 9110 §7.6.1), by bit; and the
+/// two by which IIS's URL Rewrite module and Symfony before CVE-2018-14773's fix take the
+/// request's path (`X-Original-URL`, `X-Rewrite-URL`): from a client they would choose another
+/// path than the one routing and the policies judged, so they go with the hop-by-hop ones (a
+/// policy may still set them for the upstream).
+const HOP_BY_HOP: [(&str, u16); 10] = [
     ("connection", CONNECTION_BIT),
     ("keep-alive", 1 << 1),
     ("proxy-connection", 1 << 2),
@@ -27,12 +31,14 @@ const HOP_BY_HOP: [(&str, u8); 8] = [
     ("transfer-encoding", 1 << 5),
     ("upgrade", UPGRADE_BIT),
     ("proxy-authorization", 1 << 7),
+    ("x-original-url", 1 << 8),
+    ("x-rewrite-url", 1 << 9),
 ];
-const CONNECTION_BIT: u8 = 1;
-const UPGRADE_BIT: u8 = 1 << 6;
+const CONNECTION_BIT: u16 = 1;
+const UPGRADE_BIT: u16 = 1 << 6;
 
 /// The hop-by-hop bit of a (lower-case) header name, 0 for end-to-end headers.
-fn hop_by_hop_bit(name: &str) -> u8 {
+fn hop_by_hop_bit(name: &str) -> u16 {
     HOP_BY_HOP
         .iter()
         .find(|(hop, _)| *hop == name)
@@ -46,7 +52,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // `Connection`, and removing a name that is not there still hashes it and probes the map.
     let present = headers
         .keys()
-        .fold(0u8, |bits, name| bits | hop_by_hop_bit(name.as_str()));
+        .fold(0u16, |bits, name| bits | hop_by_hop_bit(name.as_str()));
     if present == 0 {
         return;
     }
@@ -302,6 +308,14 @@ mod tests {
         let mut h = headers(&[("connection", "upgrade"), ("x-kept", "1")]);
         strip_hop_by_hop(&mut h, true);
         assert_eq!(h.len(), 1);
+        // IIS and old Symfony take the path from these: never the client's.
+        let mut h = headers(&[
+            ("x-original-url", "/admin"),
+            ("X-Rewrite-URL", "/admin"),
+            ("x-kept", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
         // A message without hop-by-hop headers is left as it is.
         let mut h = headers(&[("x-kept", "1"), ("accept", "*/*")]);
         strip_hop_by_hop(&mut h, false);

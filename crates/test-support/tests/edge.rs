@@ -303,6 +303,29 @@ async fn method_overrides_are_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn path_override_headers_never_reach_the_upstream() {
+    let (gw, up) = gateway("").await;
+    // IIS's URL Rewrite and Symfony before CVE-2018-14773 serve `/admin` for this request.
+    let req = "GET /public/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
+               X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n\r\n";
+    let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 200"), "{resp}");
+    let seen = &up.requests()[0];
+    assert_eq!(seen.uri, "/x");
+    assert!(
+        !seen.headers.contains_key("x-original-url"),
+        "{:?}",
+        seen.headers
+    );
+    assert!(
+        !seen.headers.contains_key("x-rewrite-url"),
+        "{:?}",
+        seen.headers
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn segment_parameters_cannot_move_a_request_to_another_api_or_flow() {
     let up = Recorder::start("up").await;
     let yaml = format!(
