@@ -151,10 +151,11 @@ pub struct Limits {
     /// vector through proxies that map `_` and `-` to the same CGI variable).
     pub allow_underscores_in_headers: bool,
     /// Accept `X-HTTP-Method-Override`, `X-HTTP-Method` and `X-Method-Override` naming another
-    /// method than the request's (refused by default: flows, API products and scopes judge the
-    /// request's method, while back ends that honour the header run the other one, so a
-    /// `POST` allowed to a key would delete with `X-HTTP-Method-Override: DELETE`). A header
-    /// naming the request's own method is always accepted.
+    /// method than the request's, and a `POST`'s `_method` query parameter (refused by
+    /// default: flows, API products and scopes judge the request's method, while back ends that
+    /// honour them run the other one, so a `POST` allowed to a key would delete with
+    /// `X-HTTP-Method-Override: DELETE`). One naming the request's own method is always
+    /// accepted.
     pub allow_method_override: bool,
     /// Time allowed for in-flight requests to finish on shutdown.
     pub shutdown_grace: DurationSpec,

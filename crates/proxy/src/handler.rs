@@ -29,7 +29,7 @@ use portcullis_policy::{
 use crate::api_metrics::ApiMetrics;
 use crate::body::{BodyStats, Limited, Observed, OnComplete, collect_limited};
 use crate::content_coding;
-use crate::edge::{check_head, too_many_headers};
+use crate::edge::{check_head, check_method_parameter, too_many_headers};
 use crate::errors::{error_response, http1_bytes};
 use crate::forwarding::{
     X_REQUEST_ID, acceptable_request_id, client_ip, peer_header, peer_trusted, set_forwarding,
@@ -445,6 +445,7 @@ fn route<'s>(
         req.headers(),
         &snap.limits,
     )?;
+    check_method_parameter(req.method(), req.uri().query(), &snap.limits)?;
     let path = normalize_path(req.uri().path())
         .map_err(|e| GatewayError::bad_request().with_detail(e.detail()))?;
     let host = req

@@ -293,6 +293,11 @@ async fn method_overrides_are_refused_unless_allowed() {
     let resp = raw(gw.addr(), req.as_bytes(), Duration::from_secs(3)).await;
     assert!(status_line(&resp).starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("method override"), "{resp}");
+    let param = "POST /public/x?_method=DELETE HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\
+                 Content-Length: 0\r\n\r\n";
+    let resp = raw(gw.addr(), param.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status_line(&resp).starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(resp.contains("_method"), "{resp}");
     assert_eq!(up.count(), 0);
     gw.stop().await;
     let (gw, up) = gateway("limits: { allow_method_override: true }").await;
