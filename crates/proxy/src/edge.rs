@@ -130,12 +130,13 @@ pub fn check_method_parameter(
     query: Option<&str>,
     limits: &EdgeLimits,
 ) -> Result<(), GatewayError> {
-    let Some(query) = query.filter(|q| q.contains("_method")) else {
-        return Ok(());
-    };
     if !limits.reject_method_override || method != http::Method::POST {
         return Ok(());
     }
+    // Back ends decode the name first: `%5Fmethod` is `_method` too.
+    let Some(query) = query.filter(|q| q.contains("_method") || q.contains('%')) else {
+        return Ok(());
+    };
     let overrides = form_urlencoded::parse(query.as_bytes())
         .any(|(k, v)| k == "_method" && !v.trim().eq_ignore_ascii_case("POST"));
     if overrides {
@@ -321,7 +322,13 @@ mod tests {
     fn method_parameters_naming_another_method_are_refused() {
         let post = &http::Method::POST;
         let l = limits();
-        for q in ["_method=DELETE", "a=1&_method=put", "_method=%44ELETE"] {
+        for q in [
+            "_method=DELETE",
+            "a=1&_method=put",
+            "_method=%44ELETE",
+            "%5Fmethod=DELETE",
+            "_%6Dethod=DELETE",
+        ] {
             let e = check_method_parameter(post, Some(q), &l).unwrap_err();
             assert_eq!(e.status(), 400, "{q}");
         }
