@@ -191,6 +191,17 @@ impl GatewayError {
         self
     }
 
+    /// A token the client sent, fit to be echoed in a detail: itself when it is short plain
+    /// ASCII (a content coding, a charset name), else `(unreadable)`, so a client cannot put
+    /// arbitrary text into answers and logs.
+    pub fn echoable(token: &str) -> &str {
+        if token.len() <= 32 && token.bytes().all(|b| b.is_ascii_graphic()) {
+            token
+        } else {
+            "(unreadable)"
+        }
+    }
+
     /// Adds a response header (e.g. `WWW-Authenticate`, `Retry-After`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));

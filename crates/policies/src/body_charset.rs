@@ -13,20 +13,10 @@ pub(crate) fn check(content_type: Option<&str>, wide: bool) -> Result<(), Gatewa
     let Some(name) = content_type.and_then(charset::of_content_type) else {
         return Ok(());
     };
-    let is_wide = || {
-        ["utf-16", "utf-32"].iter().any(|w| {
-            name.get(..w.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(w))
-        })
-    };
-    if charset::reads_as_checked(name) || (wide && is_wide()) {
+    if charset::reads_as_checked(name) || (wide && charset::is_wide(name)) {
         return Ok(());
     }
-    let shown = if name.len() <= 32 && name.bytes().all(|b| b.is_ascii_graphic()) {
-        name
-    } else {
-        "(unreadable)"
-    };
+    let shown = GatewayError::echoable(name);
     Err(GatewayError::charset_unsupported().with_detail(format!(
         "request bodies in charset {shown:?} cannot be inspected; send UTF-8"
     )))

@@ -110,12 +110,7 @@ fn unsupported_error() -> GatewayError {
 }
 
 fn unsupported(token: &str) -> GatewayError {
-    // The token is echoed only when it is short and plain: the detail goes back to the client.
-    let shown = if token.len() <= 32 && token.bytes().all(|b| b.is_ascii_graphic()) {
-        token
-    } else {
-        "(unreadable)"
-    };
+    let shown = GatewayError::echoable(token);
     unsupported_error().with_detail(format!(
         "request bodies with content coding {shown:?} cannot be inspected; use {DECODED}"
     ))

@@ -264,13 +264,12 @@ mod tests {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
-        check_head(
-            10,
-            &http::Method::POST,
-            http::Version::HTTP_11,
-            &map,
-            &limits(),
-        )
+        head(http::Version::HTTP_11, &map)
+    }
+
+    /// `check_head` for a POST of `version` with exactly `map`, under [`limits`].
+    fn head(version: http::Version, map: &HeaderMap) -> Result<(), GatewayError> {
+        check_head(10, &http::Method::POST, version, map, &limits())
     }
 
     #[test]
@@ -378,16 +377,7 @@ mod tests {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        assert!(
-            check_head(
-                10,
-                &http::Method::POST,
-                http::Version::HTTP_2,
-                &map,
-                &limits()
-            )
-            .is_err()
-        );
+        assert!(head(http::Version::HTTP_2, &map).is_err());
     }
 
     #[test]
@@ -429,35 +419,10 @@ mod tests {
             400
         );
         let none = HeaderMap::new();
-        let e = check_head(
-            10,
-            &http::Method::GET,
-            http::Version::HTTP_11,
-            &none,
-            &limits(),
-        )
-        .unwrap_err();
+        let e = head(http::Version::HTTP_11, &none).unwrap_err();
         assert_eq!(e.detail(), Some("an HTTP/1.1 request needs a Host header"));
-        assert!(
-            check_head(
-                10,
-                &http::Method::GET,
-                http::Version::HTTP_10,
-                &none,
-                &limits()
-            )
-            .is_ok()
-        );
-        assert!(
-            check_head(
-                10,
-                &http::Method::GET,
-                http::Version::HTTP_2,
-                &none,
-                &limits()
-            )
-            .is_ok()
-        );
+        assert!(head(http::Version::HTTP_10, &none).is_ok());
+        assert!(head(http::Version::HTTP_2, &none).is_ok());
     }
 
     #[test]

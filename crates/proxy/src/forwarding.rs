@@ -274,6 +274,17 @@ mod tests {
         h
     }
 
+    /// `set_forwarding` for an HTTPS request relayed by the trusted proxy 10.0.0.1.
+    fn from_trusted_proxy(h: &mut HeaderMap) {
+        set_forwarding(
+            h,
+            &peer_header("10.0.0.1".parse().unwrap()),
+            true,
+            "https",
+            None,
+        );
+    }
+
     #[test]
     fn strips_hop_by_hop_and_connection_named() {
         let mut h = headers(&[
@@ -394,13 +405,7 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "2001:db8::1");
         assert_eq!(h["forwarded"], "for=\"[2001:db8::1]\";proto=http");
         let mut h = headers(&[("x-forwarded-for", "1.2.3.4")]);
-        set_forwarding(
-            &mut h,
-            &peer_header("10.0.0.1".parse().unwrap()),
-            true,
-            "https",
-            None,
-        );
+        from_trusted_proxy(&mut h);
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 10.0.0.1");
         // Several field lines from a trusted proxy are one chain: every hop goes upstream.
         let mut h = HeaderMap::new();
@@ -412,13 +417,7 @@ mod tests {
         ] {
             h.append(name, HeaderValue::from_static(value));
         }
-        set_forwarding(
-            &mut h,
-            &peer_header("10.0.0.1".parse().unwrap()),
-            true,
-            "https",
-            None,
-        );
+        from_trusted_proxy(&mut h);
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 203.0.113.9, 10.0.0.1");
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(

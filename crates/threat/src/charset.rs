@@ -18,6 +18,12 @@ pub fn reads_as_checked(name: &str) -> bool {
         || starts_with_ignore_case(name, "windows-125")
 }
 
+/// UTF-16 or UTF-32 (any byte order), which the injection detector decodes itself.
+pub fn is_wide(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("utf-16") || p.eq_ignore_ascii_case("utf-32"))
+}
+
 /// The `charset` parameter of a `Content-Type` value, unquoted.
 pub fn of_content_type(content_type: &str) -> Option<&str> {
     content_type.split(';').skip(1).find_map(|param| {
@@ -48,6 +54,9 @@ mod tests {
             "windows-1252",
         ] {
             assert!(reads_as_checked(ok), "{ok}");
+        }
+        for wide in ["UTF-16", "utf-16le", "UTF-32BE"] {
+            assert!(is_wide(wide) && !reads_as_checked(wide), "{wide}");
         }
         for bad in [
             "UTF-7",

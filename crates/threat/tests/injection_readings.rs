@@ -17,6 +17,11 @@ fn header(d: &Detector, name: &str, value: &str) -> Vec<Finding> {
     d.inspect_request("/", None, [(name, value.as_bytes())], None, None)
 }
 
+/// The class and location of the first finding, if any.
+fn first(f: &[Finding]) -> Option<(AttackClass, &str)> {
+    f.first().map(|f| (f.class, f.location.as_str()))
+}
+
 fn value(d: &Detector, v: &str) -> Option<Finding> {
     d.inspect(&Location::QueryParam("q".into()), v)
 }
@@ -83,11 +88,8 @@ fn multipart_parts_are_inspected_one_by_one() {
     );
     let f = body(&d, Some(&ct), &ext);
     assert_eq!(
-        (
-            f.first().map(|f| f.class),
-            f.first().map(|f| f.location.as_str())
-        ),
-        (Some(AttackClass::PathTraversal), Some("form.file.filename")),
+        first(&f),
+        Some((AttackClass::PathTraversal, "form.file.filename")),
         "{f:?}"
     );
 
@@ -111,14 +113,7 @@ fn multipart_parts_are_inspected_one_by_one() {
     for label in ["application/octet-stream", "image/png"] {
         let field = multipart(&[("user", None, Some(label), "admin' or '1'='1")]);
         let f = body(&d, Some(&ct), &field);
-        assert_eq!(
-            (
-                f.first().map(|f| f.class),
-                f.first().map(|f| f.location.as_str())
-            ),
-            (Some(AttackClass::Sqli), Some("form.user")),
-            "{label}"
-        );
+        assert_eq!(first(&f), Some((AttackClass::Sqli, "form.user")), "{label}");
     }
 
     // Go's reader decodes quoted-printable parts for the application: `=27` is a quote there.
@@ -128,14 +123,7 @@ fn multipart_parts_are_inspected_one_by_one() {
          admin=27 o=\r\nr =271=27=3D=271\r\n--{BOUNDARY}--\r\n"
     );
     let f = body(&d, Some(&ct), &qp);
-    assert_eq!(
-        (
-            f.first().map(|f| f.class),
-            f.first().map(|f| f.location.as_str())
-        ),
-        (Some(AttackClass::Sqli), Some("form.user")),
-        "{f:?}"
-    );
+    assert_eq!(first(&f), Some((AttackClass::Sqli, "form.user")), "{f:?}");
     let plain = qp.replace(
         "admin=27 o=\r\nr =271=27=3D=271",
         "O=27Brien, caf=C3=A9 owner",
